@@ -1,0 +1,1 @@
+"""CNN Playground: a from-scratch NumPy CNN engine."""
