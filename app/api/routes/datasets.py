@@ -1,0 +1,5 @@
+"""Routes of /api/datasets."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes of /api/models."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

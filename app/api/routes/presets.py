@@ -1,0 +1,5 @@
+"""Routes of /api/presets."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
