@@ -10,17 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.api.routes import datasets, health, jobs, models, pages, presets
 from app.core.config import VERSION, Settings, get_settings
 from app.core.db import init_db
 
 logger = logging.getLogger(__name__)
+
+# The browser code lives at the repository root, beside the `app` package.
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 DESCRIPTION = """
 Classify images with small convolutional networks, look at the exact numbers every layer
@@ -57,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, presets, datasets, models, jobs, pages):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     return app
 
