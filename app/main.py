@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -21,6 +21,9 @@ from fastapi.staticfiles import StaticFiles
 from app.api.routes import datasets, health, jobs, models, pages, presets
 from app.core.config import VERSION, Settings, get_settings
 from app.core.db import init_db
+from app.services.errors import ServiceError
+from app.services.inference import InferenceService
+from app.services.models import ModelStore
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
 
+    app.add_exception_handler(ServiceError, _service_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(Exception, _unexpected_error_handler)
 
@@ -73,12 +77,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     init_db(settings.db_path)
+    store = ModelStore(settings)
+    store.sync_shipped_model()
+    app.state.model_store = store
+    app.state.inference = InferenceService(store, settings)
     logger.info("CNN Playground %s starting with data directory %s", VERSION, settings.data_dir)
 
     try:
         yield
     finally:
+        app.state.inference.close()
         logger.info("CNN Playground stopped")
+
+
+async def _service_error_handler(request: Request, exc: ServiceError) -> JSONResponse:
+    logger.info(
+        "%s %s rejected with %d: %s", request.method, request.url.path, exc.status_code, exc.detail
+    )
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
 
 async def _validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -95,8 +111,6 @@ async def _validation_error_handler(request: Request, exc: RequestValidationErro
 
 
 async def _unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, HTTPException):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     logger.exception("Unexpected error in %s %s", request.method, request.url.path)
     return JSONResponse(
         {"detail": "Internal server error; the server log has the details."},

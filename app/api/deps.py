@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from app.core.config import Settings
+from app.services.inference import InferenceService
+from app.services.models import ModelStore
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -43,3 +45,17 @@ def require_token(request: Request, settings: SettingsDep) -> None:
 
 
 TokenDep = Depends(require_token)
+
+
+def get_model_store(request: Request) -> ModelStore:
+    """Return the model store created at startup."""
+    return request.app.state.model_store
+
+
+def get_inference(request: Request) -> InferenceService:
+    """Return the inference thread pool created at startup."""
+    return request.app.state.inference
+
+
+ModelStoreDep = Annotated[ModelStore, Depends(get_model_store)]
+InferenceDep = Annotated[InferenceService, Depends(get_inference)]
