@@ -1,0 +1,531 @@
+// The training page: choose data and layers, start a job and follow it until it ends.
+import { apiFetch, clearError, getToken, postFile, postJson, setToken, showError } from "./api.js";
+import { LineChart } from "./chart.js";
+import { el } from "./dom.js";
+import { checkSpec, formatShape, LAYER_KEYS, LAYER_TYPES } from "./shapes.js";
+
+const $ = (id) => document.getElementById(id);
+
+const TERMINAL = new Set(["succeeded", "failed", "cancelled", "diverged"]);
+const POLL_MS = 1000;
+
+// Columns of the layer table that hold a number, and which key each one edits per type.
+const NUMBER_COLUMNS = [
+  { label: "filters / units", keyFor: (type) => (type === "conv" ? "filters" : type === "dense" ? "units" : null) },
+  { label: "f", keyFor: (type) => (["conv", "maxpool", "avgpool"].includes(type) ? "f" : null) },
+  { label: "stride", keyFor: (type) => (["conv", "maxpool", "avgpool"].includes(type) ? "stride" : null) },
+  { label: "pad", keyFor: (type) => (type === "conv" ? "pad" : null) },
+];
+
+const TYPE_LABELS = {
+  conv: "conv", relu: "activation: ReLU", sigmoid: "activation: sigmoid", maxpool: "pool: max",
+  avgpool: "pool: average", flatten: "flatten", dense: "dense", softmax: "softmax",
+};
+
+const state = {
+  datasets: [],
+  presets: [],
+  layers: [],
+  presetName: null, // the preset whose layers are in the table, until someone edits them
+  job: null,
+  source: null,
+  pollTimer: null,
+  startedAt: null,
+  running: [], // [x, loss, accuracy] running means sent with progress events, when present
+};
+
+const lossChart = new LineChart($("loss-chart"), { yLabel: "loss", xLabel: "epoch" });
+const accuracyChart = new LineChart($("accuracy-chart"), { yLabel: "accuracy", xLabel: "epoch", yMin: 0, yMax: 1 });
+
+function currentDataset() {
+  return state.datasets.find((dataset) => dataset.name === $("dataset-select").value) || null;
+}
+
+// ---- datasets -----------------------------------------------------------------------------
+
+async function loadDatasets(selectName) {
+  state.datasets = await apiFetch("/api/datasets");
+  const select = $("dataset-select");
+  select.replaceChildren(...state.datasets.map((dataset) =>
+    el("option", { value: dataset.name, disabled: !dataset.available },
+      `${dataset.label || dataset.name}${dataset.available ? "" : " (unavailable)"}`)));
+  const wanted = state.datasets.find((dataset) => dataset.name === selectName && dataset.available)
+    || state.datasets.find((dataset) => dataset.available);
+  if (wanted) select.value = wanted.name;
+  showDatasetInfo();
+}
+
+function showDatasetInfo() {
+  const dataset = currentDataset();
+  if (!dataset) {
+    $("dataset-info").textContent = "No dataset is available; upload one below.";
+    return;
+  }
+  const shape = dataset.input_shape ? dataset.input_shape.join("×") : "?";
+  $("dataset-info").textContent =
+    `${dataset.classes.length} classes, images ${shape}, ${dataset.n_train ?? "?"} training and ${dataset.n_test ?? "?"} test images.`;
+  if (state.presetName) {
+    setClassifierUnits(dataset.classes.length);
+  }
+  renderLayers();
+}
+
+async function uploadDataset() {
+  const file = $("dataset-file").files[0];
+  clearError($("dataset-error"));
+  if (!file) {
+    showError($("dataset-error"), "Choose a zip file first.");
+    return;
+  }
+  const fields = {};
+  const name = $("dataset-name").value.trim();
+  if (name) fields.name = name;
+  $("dataset-upload").disabled = true;
+  $("dataset-upload-status").textContent = `Uploading ${file.name}…`;
+  try {
+    const dataset = await postFile("/api/datasets", file, "dataset.zip", fields);
+    $("dataset-upload-status").textContent =
+      `Uploaded ${dataset.label || dataset.name}: ${dataset.classes.length} classes, ${dataset.n_train ?? "?"} training images.`;
+    await loadDatasets(dataset.name);
+  } catch (error) {
+    $("dataset-upload-status").textContent = "";
+    showError($("dataset-error"), error);
+  } finally {
+    $("dataset-upload").disabled = false;
+  }
+}
+
+// ---- layers -------------------------------------------------------------------------------
+
+async function loadPresets() {
+  state.presets = await apiFetch("/api/presets");
+  $("preset-select").replaceChildren(
+    ...state.presets.map((preset) => el("option", { value: preset.name }, preset.name)),
+    el("option", { value: "" }, "custom"),
+  );
+  const initial = state.presets.find((preset) => preset.name === "tiny") || state.presets[0];
+  if (initial) {
+    $("preset-select").value = initial.name;
+    applyPreset(initial);
+  }
+}
+
+function applyPreset(preset) {
+  state.layers = preset.layers.map((layer) => ({ ...layer }));
+  state.presetName = preset.name;
+  $("preset-info").textContent = preset.description;
+  $("epochs").value = preset.epochs;
+  $("batch-size").value = preset.batch_size;
+  $("optimizer").value = preset.optimizer;
+  $("learning-rate").value = preset.learning_rate;
+  const dataset = currentDataset();
+  if (dataset) setClassifierUnits(dataset.classes.length);
+  renderLayers();
+}
+
+// A preset's last dense layer is sized for 10 classes; the server resizes it to the dataset.
+function setClassifierUnits(nClasses) {
+  const last = state.layers.length - 1;
+  if (last >= 1 && state.layers[last].type === "softmax" && state.layers[last - 1].type === "dense") {
+    state.layers[last - 1].units = nClasses;
+  }
+}
+
+function markCustom() {
+  if (state.presetName !== null) {
+    state.presetName = null;
+    $("preset-select").value = "";
+    $("preset-info").textContent = "Your own layers.";
+  }
+}
+
+function newLayer(type) {
+  const layer = { type };
+  for (const [key, fallback] of LAYER_KEYS[type]) {
+    if (fallback !== undefined) layer[key] = fallback;
+  }
+  if (type === "conv") Object.assign(layer, { filters: 8, f: 3, stride: 1, pad: 1 });
+  if (type === "maxpool" || type === "avgpool") Object.assign(layer, { f: 2, stride: 2 });
+  if (type === "dense") layer.units = 32;
+  return layer;
+}
+
+function numberInput(layer, index, key) {
+  return el("input", {
+    type: "number", min: key === "pad" ? 0 : 1, step: 1, value: layer[key] ?? "",
+    "aria-label": `Layer ${index} ${key}`,
+    oninput: (event) => {
+      const text = event.target.value.trim();
+      if (text === "") delete layer[key];
+      else layer[key] = Number(text);
+      markCustom();
+      updateShapes();
+    },
+  });
+}
+
+function moveLayer(index, offset) {
+  const target = index + offset;
+  if (target < 0 || target >= state.layers.length) return;
+  [state.layers[index], state.layers[target]] = [state.layers[target], state.layers[index]];
+  markCustom();
+  renderLayers();
+}
+
+function renderLayers() {
+  const rows = state.layers.map((layer, index) => {
+    const typeSelect = el("select", {
+      "aria-label": `Layer ${index} type`,
+      onchange: (event) => {
+        state.layers[index] = newLayer(event.target.value);
+        markCustom();
+        renderLayers();
+      },
+    }, LAYER_TYPES.map((type) => el("option", { value: type, selected: type === layer.type }, TYPE_LABELS[type])));
+    const cells = NUMBER_COLUMNS.map((column) => {
+      const key = column.keyFor(layer.type);
+      return el("td", {}, key ? numberInput(layer, index, key) : "");
+    });
+    return el("tr", { dataset: { index: String(index) } },
+      el("td", {}, String(index)),
+      el("td", {}, typeSelect),
+      cells,
+      el("td", { class: "shape-cell" }),
+      el("td", {},
+        el("button", { type: "button", class: "secondary small", "aria-label": `Move layer ${index} up`,
+          disabled: index === 0, onclick: () => moveLayer(index, -1) }, "↑"),
+        " ",
+        el("button", { type: "button", class: "secondary small", "aria-label": `Move layer ${index} down`,
+          disabled: index === state.layers.length - 1, onclick: () => moveLayer(index, 1) }, "↓"),
+        " ",
+        el("button", { type: "button", class: "secondary small", "aria-label": `Remove layer ${index}`,
+          onclick: () => {
+            state.layers.splice(index, 1);
+            markCustom();
+            renderLayers();
+          } }, "✕")),
+    );
+  });
+  $("layers-body").replaceChildren(...rows);
+  updateShapes();
+}
+
+// Recompute every output shape and show problems, without rebuilding inputs (keeps focus).
+function updateShapes() {
+  const dataset = currentDataset();
+  const inputShape = dataset && dataset.input_shape;
+  const result = checkSpec(state.layers, inputShape, dataset ? dataset.classes.length : null);
+  const rows = $("layers-body").children;
+  result.rows.forEach((row, index) => {
+    const tr = rows[index];
+    if (!tr) return;
+    tr.classList.toggle("invalid", Boolean(row.error));
+    const cell = tr.querySelector(".shape-cell");
+    cell.replaceChildren(formatShape(row.shape));
+    if (row.error) cell.append(el("div", { class: "layer-error" }, row.error));
+  });
+  const status = $("spec-status");
+  if (!inputShape) {
+    status.textContent = "Choose a dataset to check the shapes.";
+  } else if (result.errors.length) {
+    status.replaceChildren(el("span", { class: "bad" }, result.errors.join(" ")));
+  } else {
+    status.replaceChildren(el("span", { class: "ok" },
+      `Every layer fits the ${inputShape.join("×")} input; ${result.nParams.toLocaleString("en")} trainable values.`));
+  }
+  $("start-job").disabled = result.errors.length > 0 || !inputShape || isActive();
+  return result;
+}
+
+// ---- jobs ---------------------------------------------------------------------------------
+
+function isActive() {
+  return Boolean(state.job && !TERMINAL.has(state.job.status));
+}
+
+function readOptionalNumber(id) {
+  const text = $(id).value.trim();
+  return text === "" ? undefined : Number(text);
+}
+
+function jobPayload() {
+  const payload = {
+    dataset: $("dataset-select").value,
+    epochs: readOptionalNumber("epochs"),
+    batch_size: readOptionalNumber("batch-size"),
+    optimizer: $("optimizer").value,
+    learning_rate: readOptionalNumber("learning-rate"),
+    seed: readOptionalNumber("seed"),
+    train_limit: readOptionalNumber("train-limit"),
+    validation_fraction: readOptionalNumber("validation-fraction"),
+  };
+  const name = $("job-name").value.trim();
+  if (name) payload.name = name;
+  if (state.presetName) payload.preset = state.presetName;
+  else payload.layers = state.layers;
+  return payload;
+}
+
+async function startJob(event) {
+  event.preventDefault();
+  clearError($("job-error"));
+  if (updateShapes().errors.length) {
+    showError($("job-error"), "Fix the layers marked in red first.");
+    return;
+  }
+  setToken($("api-token").value.trim());
+  $("start-job").disabled = true;
+  try {
+    const created = await postJson("/api/jobs", jobPayload());
+    const url = new URL(window.location.href);
+    url.searchParams.set("job", created.id);
+    window.history.replaceState(null, "", url);
+    follow(created.id);
+  } catch (error) {
+    showError($("job-error"), error);
+    $("start-job").disabled = false;
+  }
+}
+
+function follow(jobId) {
+  stopFollowing();
+  state.running = [];
+  state.startedAt = Date.now();
+  state.job = { id: jobId, status: "queued", progress: 0, history: [] };
+  $("job-result").hidden = true;
+  $("cancel-job").hidden = false;
+  $("cancel-job").disabled = false;
+  applySnapshot(state.job);
+
+  // Server-Sent Events carry each change of the job; polling takes over if the stream fails.
+  const source = new EventSource(`/api/jobs/${encodeURIComponent(jobId)}/events`);
+  state.source = source;
+  const onEvent = (message) => {
+    let data;
+    try {
+      data = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    handleEvent(jobId, data);
+  };
+  source.addEventListener("message", onEvent);
+  for (const name of ["job", "progress", "epoch", "status", "end"]) {
+    source.addEventListener(name, onEvent);
+  }
+  source.addEventListener("error", () => {
+    if (state.source !== source) return;
+    source.close();
+    state.source = null;
+    if (isActive()) poll(jobId);
+  });
+}
+
+function handleEvent(jobId, data) {
+  if (!state.job || state.job.id !== jobId) return;
+  const job = data.job && typeof data.job === "object" ? data.job : data;
+  const progress = typeof job.progress === "number" ? job.progress : state.job.progress;
+  // Running means within the current epoch, when the stream sends them, give the curve a
+  // point per report instead of one per epoch.
+  const loss = job.loss ?? job.running_loss;
+  const accuracy = job.accuracy ?? job.running_accuracy;
+  if (typeof loss === "number") {
+    const epochs = job.epochs ?? state.job.epochs ?? 1;
+    state.running.push([progress * epochs, loss, typeof accuracy === "number" ? accuracy : NaN]);
+  }
+  applySnapshot({ ...state.job, ...job, history: job.history ?? state.job.history });
+}
+
+function poll(jobId) {
+  clearTimeout(state.pollTimer);
+  state.pollTimer = setTimeout(async () => {
+    try {
+      const job = await apiFetch(`/api/jobs/${encodeURIComponent(jobId)}`);
+      if (state.job && state.job.id === jobId) applySnapshot(job);
+    } catch (error) {
+      showError($("job-error"), error);
+    }
+    if (isActive() && state.job.id === jobId) poll(jobId);
+  }, POLL_MS);
+}
+
+function stopFollowing() {
+  if (state.source) state.source.close();
+  state.source = null;
+  clearTimeout(state.pollTimer);
+}
+
+function formatSeconds(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return "";
+  if (seconds < 60) return `${Math.ceil(seconds)} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+function applySnapshot(job) {
+  const wasActive = isActive();
+  state.job = job;
+  const progress = Math.min(1, Math.max(0, job.progress || 0));
+  $("job-progress").value = progress;
+  $("job-progress").setAttribute("aria-valuetext", `${Math.round(progress * 100)}%`);
+
+  const epochText = job.epochs ? `, epoch ${job.epoch || 1} of ${job.epochs}` : "";
+  const status = $("job-status");
+  status.dataset.status = job.status;
+  status.textContent = `Job ${job.name || job.id}: ${job.status}${epochText}, ${Math.round(progress * 100)}% done.`;
+  if (job.error) status.append(el("span", { class: "bad" }, ` ${job.error}`));
+
+  // The server's estimate wins; before it has one, extrapolate from the time spent so far.
+  let eta = job.eta_seconds;
+  if ((eta === null || eta === undefined) && job.status === "running" && progress > 0.02) {
+    eta = ((Date.now() - state.startedAt) / 1000) * ((1 - progress) / progress);
+  }
+  $("job-eta").textContent = job.status === "running" && Number.isFinite(eta) ? `about ${formatSeconds(eta)} left` : "";
+
+  drawCharts(job);
+
+  const active = !TERMINAL.has(job.status);
+  $("cancel-job").hidden = !active;
+  if (!active) {
+    stopFollowing();
+    updateShapes();
+    if (job.status === "succeeded" && job.model_id && (wasActive || $("job-result").hidden)) {
+      showResult(job);
+    }
+  }
+}
+
+function drawCharts(job) {
+  const history = job.history || [];
+  const epochs = Math.max(job.epochs || 1, history.length);
+  const series = (key) => history.map((entry, index) => [entry.epoch ?? index + 1, entry[key]]);
+  const running = (column) => state.running.map((point) => [point[0], point[column]]);
+
+  lossChart.setData([
+    ...(state.running.length ? [{ name: "training (running)", style: "running", points: running(1) }] : []),
+    { name: "training", style: "train", points: series("train_loss") },
+    { name: "validation", style: "validation", points: series("val_loss") },
+  ], epochs);
+  accuracyChart.setData([
+    ...(state.running.length ? [{ name: "training (running)", style: "running", points: running(2) }] : []),
+    { name: "training", style: "train", points: series("train_accuracy") },
+    { name: "validation", style: "validation", points: series("val_accuracy") },
+  ], epochs);
+  $("loss-chart").dataset.points = String(lossChart.pointCount());
+}
+
+async function cancelJob() {
+  if (!state.job) return;
+  $("cancel-job").disabled = true;
+  try {
+    const job = await apiFetch(`/api/jobs/${encodeURIComponent(state.job.id)}`, { method: "DELETE" });
+    if (job) applySnapshot({ ...state.job, ...job });
+  } catch (error) {
+    showError($("job-error"), error);
+    $("cancel-job").disabled = false;
+  }
+}
+
+// ---- results ------------------------------------------------------------------------------
+
+async function showResult(job) {
+  $("job-result").hidden = false;
+  $("open-model").href = `/?model=${encodeURIComponent(job.model_id)}`;
+  clearError($("confusion-error"));
+  $("confusion").replaceChildren(el("p", { class: "hint" }, "Evaluating on the test set…"));
+  $("examples-box").replaceChildren();
+  try {
+    const model = await apiFetch(`/api/models/${encodeURIComponent(job.model_id)}`);
+    const accuracy = model.metrics && model.metrics.test_accuracy;
+    $("test-accuracy").textContent = typeof accuracy === "number"
+      ? `Test accuracy: ${(100 * accuracy).toFixed(2)}%.`
+      : "Test accuracy: not recorded for this model.";
+    const evaluation = await apiFetch(`/api/models/${encodeURIComponent(job.model_id)}/evaluation`);
+    renderConfusion(job.model_id, evaluation);
+  } catch (error) {
+    $("confusion").replaceChildren();
+    showError($("confusion-error"), error);
+  }
+}
+
+function renderConfusion(modelId, evaluation) {
+  const { classes, confusion } = evaluation;
+  let largest = 1;
+  confusion.forEach((row, i) => row.forEach((count, j) => {
+    if (i !== j) largest = Math.max(largest, count);
+  }));
+  const header = el("tr", {}, el("th", { scope: "col" }, "true \\ predicted"),
+    classes.map((label) => el("th", { scope: "col", class: "col-label", title: label }, label)));
+  const rows = confusion.map((row, i) =>
+    el("tr", {},
+      el("th", { scope: "row", class: "row-label", title: classes[i] }, classes[i]),
+      row.map((count, j) => {
+        // Diagonal cells are green; mistakes are shaded orange by their share of the largest one.
+        const shade = i === j ? "rgba(0, 158, 115, 0.25)" : `rgba(230, 159, 0, ${(0.85 * count) / largest})`;
+        const label = `${count} test images of ${classes[i]} predicted as ${classes[j]}`;
+        const content = i !== j && count > 0
+          ? el("button", { type: "button", "aria-label": `${label}: show them`,
+            dataset: { trueClass: String(i), predictedClass: String(j) },
+            onclick: () => showExamples(modelId, evaluation, i, j) }, String(count))
+          : el("span", { "aria-label": label }, String(count));
+        return el("td", { style: `background: ${shade}` }, content);
+      })));
+  $("confusion").replaceChildren(
+    el("p", { class: "hint" }, `${evaluation.n_evaluated} test images, accuracy ${(100 * evaluation.accuracy).toFixed(2)}%.`),
+    el("table", { class: "confusion", id: "confusion-table" }, el("thead", {}, header), el("tbody", {}, rows)),
+  );
+}
+
+async function showExamples(modelId, evaluation, trueClass, predictedClass) {
+  const box = $("examples-box");
+  const title = `${evaluation.classes[trueClass]} predicted as ${evaluation.classes[predictedClass]}`;
+  box.replaceChildren(el("p", { class: "hint" }, `Loading: ${title}…`));
+  try {
+    const query = new URLSearchParams({ true_class: trueClass, predicted_class: predictedClass });
+    const result = await apiFetch(`/api/models/${encodeURIComponent(modelId)}/evaluation/examples?${query}`);
+    box.replaceChildren(
+      el("h3", {}, `${title}: ${result.total} images`, result.examples.length < result.total ? ` (first ${result.examples.length} shown)` : ""),
+      el("div", { class: "examples", id: "examples" }, result.examples.map((example) =>
+        el("figure", {},
+          el("img", { src: `data:image/png;base64,${example.image}`, alt: `Test image ${example.index}` }),
+          el("figcaption", {}, `#${example.index}, ${(100 * example.probability).toFixed(0)}%`)))),
+    );
+  } catch (error) {
+    box.replaceChildren();
+    showError($("confusion-error"), error);
+  }
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+async function init() {
+  $("add-layer-type").replaceChildren(...LAYER_TYPES.map((type) => el("option", { value: type }, TYPE_LABELS[type])));
+  $("api-token").value = getToken();
+  $("dataset-select").addEventListener("change", showDatasetInfo);
+  $("preset-select").addEventListener("change", (event) => {
+    const preset = state.presets.find((item) => item.name === event.target.value);
+    if (preset) applyPreset(preset);
+    else markCustom();
+  });
+  $("add-layer").addEventListener("click", () => {
+    // New layers go before the classifier (the final dense + softmax), where they usually belong.
+    const layer = newLayer($("add-layer-type").value);
+    const tail = state.layers.length >= 2 && state.layers.at(-1).type === "softmax" ? 2 : 0;
+    state.layers.splice(state.layers.length - tail, 0, layer);
+    markCustom();
+    renderLayers();
+  });
+  $("dataset-upload").addEventListener("click", uploadDataset);
+  $("job-form").addEventListener("submit", startJob);
+  $("cancel-job").addEventListener("click", cancelJob);
+  drawCharts({ history: [], epochs: 1 });
+
+  try {
+    await Promise.all([loadDatasets(), loadPresets()]);
+  } catch (error) {
+    showError($("page-error"), error);
+  }
+  const jobId = new URLSearchParams(window.location.search).get("job");
+  if (jobId) follow(jobId);
+}
+
+init();
