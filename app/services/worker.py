@@ -1,0 +1,247 @@
+"""The code that runs inside a training worker process.
+
+`JobManager` starts `run_job` in a process of the "spawn" context. The worker loads the dataset,
+draws the seeded training subset and validation split, builds the network, trains, evaluates on
+the test set and stores the model through `ModelStore`, whose file is written atomically. It
+reports to the dispatcher through a one-way pipe with dict messages, each with an `"event"` key:
+
+- `{"event": "progress", "epoch", "batch", "progress"}` at most every `PROGRESS_SEND_INTERVAL_S`;
+- `{"event": "epoch", "epoch", "progress", "metrics"}` after every epoch;
+- `{"event": "finished", "status", ...}` once at the end, with `model_id` and `test_accuracy`
+  on success, or `error` (one line) and `traceback` on failure.
+
+Every float sent is finite: a NaN or infinite metric is sent as None.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from app.core.config import Settings
+
+# Seconds between two batch progress messages; epoch ends are always sent.
+PROGRESS_SEND_INTERVAL_S = 0.2
+# Added to the worker's nice value, so the server process wins the CPU when both need it and
+# /api/health keeps answering quickly during training.
+WORKER_NICE_INCREMENT = 10
+
+
+class ParentGone(Exception):
+    """The server process that started this worker has exited."""
+
+
+class _Reporter:
+    """Sends messages to the dispatcher and notices when the server has gone away."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._last_progress = 0.0
+
+    def send(self, message: dict[str, Any]) -> None:
+        parent = multiprocessing.parent_process()
+        if parent is not None and not parent.is_alive():
+            raise ParentGone("the server process exited")
+        try:
+            self._connection.send(message)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise ParentGone("the server closed the progress pipe") from exc
+
+    def on_progress(self, progress: Any) -> None:
+        """Forward a `cnn_core.training.Progress` as a progress or an epoch message."""
+        if progress.epoch_end:
+            self.send({
+                "event": "epoch",
+                "epoch": progress.epoch,
+                "progress": _finite(progress.fraction),
+                "metrics": _epoch_entry(progress.epoch_metrics),
+            })
+            return
+
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_SEND_INTERVAL_S:
+            return
+        self._last_progress = now
+        self.send({
+            "event": "progress",
+            "epoch": progress.epoch,
+            "batch": progress.batch,
+            "progress": _finite(progress.fraction),
+        })
+
+
+def run_job(
+    job_id: str,
+    name: str,
+    params: dict[str, Any],
+    settings: Settings,
+    connection: Connection,
+    cancel_event: Any,
+) -> None:
+    """Train the job `job_id` with validated `params`; the entry point of the worker process.
+
+    `name` becomes the name of the stored model.
+
+    `cancel_event` is a `multiprocessing.Event` of the spawn context. The outcome is always
+    reported as one `finished` message unless the server is gone.
+    """
+    from cnn_core.training import DivergenceError, TrainingCancelled
+
+    reporter = _Reporter(connection)
+    try:
+        _lower_priority()
+        outcome = train_job(name, params, settings, reporter, cancel_event)
+        reporter.send({"event": "finished", "status": "succeeded", **outcome})
+    except ParentGone:
+        pass  # nobody is left to report to, and the next server start marks the job failed
+    except TrainingCancelled:
+        _send_final(reporter, {"event": "finished", "status": "cancelled"})
+    except DivergenceError as exc:
+        # The message already says what diverged and how to fix it, so no type name is added.
+        error = " ".join(str(exc).split())
+        _send_final(reporter, {"event": "finished", "status": "diverged", "error": error})
+    except Exception as exc:
+        _send_final(reporter, {
+            "event": "finished",
+            "status": "failed",
+            "error": _one_line(exc),
+            "traceback": traceback.format_exc(),
+        })
+    finally:
+        connection.close()
+
+
+def train_job(
+    name: str,
+    params: dict[str, Any],
+    settings: Settings,
+    reporter: _Reporter,
+    cancel_event: Any,
+) -> dict[str, Any]:
+    """Load the data, train, evaluate and store the model; return its id and test accuracy."""
+    from cnn_core.datasets.normalization import compute_normalization, to_model_input
+    from cnn_core.network import Network
+    from cnn_core.serialization import Model
+    from cnn_core.training import TrainingCancelled, TrainingHistory, evaluate, train
+
+    from app.services.datasets import load_training_dataset
+    from app.services.models import ModelStore
+
+    data = load_training_dataset(settings, params["dataset"])
+    train_index, val_index = split_indices(
+        len(data.y_train), params["train_limit"], params["validation_fraction"], params["seed"]
+    )
+    normalization = compute_normalization(data.X_train[train_index])
+    X_train = to_model_input(data.X_train[train_index], normalization)
+    y_train = data.y_train[train_index]
+    X_val = y_val = None
+    if len(val_index):
+        X_val = to_model_input(data.X_train[val_index], normalization)
+        y_val = data.y_train[val_index]
+
+    network = Network(params["layers"], params["input_shape"], seed=params["seed"])
+    history = train(
+        network,
+        X_train,
+        y_train,
+        X_val=X_val,
+        y_val=y_val,
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        optimizer=params["optimizer"],
+        learning_rate=params["learning_rate"],
+        seed=params["seed"],
+        callback=reporter.on_progress,
+        cancel_event=cancel_event,
+    )
+
+    result = evaluate(network, to_model_input(data.X_test, normalization), data.y_test)
+    # A cancel request that arrives after the last batch still wins over storing the model.
+    if cancel_event.is_set():
+        raise TrainingCancelled("training cancelled before the model was saved", TrainingHistory())
+
+    test_accuracy = _finite(result.accuracy)
+    metadata = {
+        "name": name,
+        "dataset": params["dataset"],
+        "preset": params["preset"],
+        "training": {key: params[key] for key in (
+            "epochs", "batch_size", "optimizer", "learning_rate", "seed", "train_limit",
+            "validation_fraction",
+        )},
+        "history": [_epoch_entry(metrics) for metrics in history.epochs],
+        "test_accuracy": test_accuracy,
+        "test_loss": _finite(result.loss),
+    }
+    model = Model(network, data.classes, normalization=normalization, metadata=metadata)
+    model_id = ModelStore(settings).add(
+        model,
+        name=name,
+        dataset=params["dataset"],
+        preset=params["preset"],
+        metrics={"test_accuracy": test_accuracy, "test_loss": _finite(result.loss)},
+    )
+    return {"model_id": model_id, "test_accuracy": test_accuracy}
+
+
+def split_indices(
+    n_examples: int, train_limit: int, validation_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw a seeded subset of `train_limit` examples and split it into training and validation.
+
+    Returns two int arrays of indices into the training set, `(n_train,)` and `(n_val,)`, with
+    `n_val = floor(train_limit * validation_fraction)`. The same arguments give the same split.
+    """
+    if not 1 <= train_limit <= n_examples:
+        raise ValueError(f"train_limit must be in [1, {n_examples}]; got {train_limit!r}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
+
+    rng = np.random.default_rng(seed)
+    subset = rng.permutation(n_examples)[:train_limit]
+    n_val = int(math.floor(train_limit * validation_fraction))
+    return np.sort(subset[n_val:]), np.sort(subset[:n_val])
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(WORKER_NICE_INCREMENT)
+    except OSError:
+        pass  # not permitted on this system; training still works at normal priority
+
+
+def _send_final(reporter: _Reporter, message: dict[str, Any]) -> None:
+    try:
+        reporter.send(message)
+    except ParentGone:
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _epoch_entry(metrics: Any) -> dict[str, Any]:
+    return {
+        "epoch": metrics.epoch,
+        "train_loss": _finite(metrics.train_loss),
+        "train_accuracy": _finite(metrics.train_accuracy),
+        "val_loss": _finite(metrics.val_loss),
+        "val_accuracy": _finite(metrics.val_accuracy),
+        "seconds": _finite(metrics.seconds),
+    }
