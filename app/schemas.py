@@ -141,7 +141,9 @@ class DatasetPublic(BaseModel):
     classes: list[str]
     n_train: int | None = Field(description="Number of training images.")
     n_test: int | None = Field(description="Number of test images.")
-    detail: str | None = Field(None, description="Why the dataset is unavailable, when it is.")
+    problem: str | None = Field(
+        None, description="Why the dataset is unavailable and how to fix it, when it is."
+    )
     created_at: str | None = Field(None, description="Upload time (uploaded datasets only).")
 
 

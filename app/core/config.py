@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         Path("/usr/share/datasets/fashion-mnist"),
         description="Folder with the Fashion-MNIST IDX files (`*-ubyte.gz`).",
     )
+    mnist_dir: Path | None = Field(
+        None,
+        description="Folder with the MNIST IDX files; MNIST is listed as unavailable when unset.",
+    )
     cifar10_dir: Path | None = Field(
         None,
         description="Folder with the CIFAR-10 Python batches; CIFAR-10 is listed as unavailable "

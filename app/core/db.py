@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS datasets (
     path TEXT NOT NULL,
     input_shape TEXT NOT NULL,
     classes TEXT NOT NULL,
+    n_train INTEGER NOT NULL,
+    n_test INTEGER NOT NULL,
     n_examples INTEGER NOT NULL,
     size_bytes INTEGER NOT NULL,
     created_at TEXT NOT NULL
