@@ -18,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api.routes import datasets, health, jobs, models, pages, presets
+from app.api.routes import datasets, health, jobs, models, pages, presets, samples
 from app.core.config import VERSION, Settings, get_settings
 from app.core.db import init_db
 from app.services.errors import ServiceError
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(Exception, _unexpected_error_handler)
 
-    for module in (health, presets, datasets, models, jobs, pages):
+    for module in (health, presets, datasets, models, jobs, samples, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
