@@ -36,7 +36,8 @@ router = APIRouter(tags=["samples"])
 # Examples per forward pass when a whole test split is classified; bounds the memory of the
 # largest activation to EVALUATION_BATCH times one example's.
 EVALUATION_BATCH = 256
-# Test splits and evaluations kept in memory; models are immutable, so entries never go stale.
+# Test splits and evaluations kept in memory. Models are immutable and dataset ids are not reused,
+# so an entry goes stale only when its uploaded dataset is deleted.
 CACHE_SIZE = 4
 MAX_EXAMPLES = 100
 
@@ -61,7 +62,7 @@ class SamplePublic(BaseModel):
 
 
 class EvaluationPublic(BaseModel):
-    """How a model classifies the whole test split of its dataset."""
+    """Accuracy and confusion matrix of a model on the whole test split of its dataset."""
 
     model_id: str
     dataset: str
