@@ -249,7 +249,8 @@ class _Pool(Layer):
                 spec,
                 input_shape,
                 index,
-                f"the {f}x{f} window is larger than the {n_H}x{n_W} input; use f <= {min(n_H, n_W)}",
+                f"the {f}x{f} window is larger than the {n_H}x{n_W} input; "
+                f"use f <= {min(n_H, n_W)}",
             )
         return (_window_output_size(n_H, f, stride, 0), _window_output_size(n_W, f, stride, 0), n_C)
 
@@ -286,7 +287,7 @@ class AvgPool2D(_Pool):
 
 
 class Flatten(Layer):
-    """Reshape `(m, n_H, n_W, n_C)` maps into `(n_H * n_W * n_C, m)` columns, C order per example."""
+    """Reshape `(m, n_H, n_W, n_C)` maps into `(n_H * n_W * n_C, m)` columns (C order)."""
 
     type = "flatten"
     input_ndim = 3

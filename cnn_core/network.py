@@ -191,6 +191,27 @@ def infer_shapes(layers: Sequence[dict], input_shape: Sequence[int]) -> list[Sha
     return shapes
 
 
+def parameter_shapes(layers: Sequence[dict], input_shape: Sequence[int]) -> dict[str, Shape]:
+    """Return the shape of every trainable array, keyed like `Network.parameters()`.
+
+    Allocates nothing, so it can check a spec of unknown origin before a `Network` is built.
+    """
+    spec = normalize_spec(layers)
+    shapes = infer_shapes(spec, input_shape)
+    inputs = [check_input_shape(input_shape), *shapes[:-1]]
+
+    result: dict[str, Shape] = {}
+    for index, (layer, shape_in) in enumerate(zip(spec, inputs, strict=True)):
+        if layer["type"] == "conv":
+            f, n_C = layer["f"], layer["filters"]
+            result[f"{index}.W"] = (f, f, shape_in[2], n_C)
+            result[f"{index}.b"] = (1, 1, 1, n_C)
+        elif layer["type"] == "dense":
+            result[f"{index}.W"] = (layer["units"], shape_in[0])
+            result[f"{index}.b"] = (layer["units"], 1)
+    return result
+
+
 class Network:
     """A sequential CNN built from a layer spec, with shape inference.
 
@@ -308,15 +329,17 @@ class Network:
             "output_shape": layer.output_shape,
         }
 
-    def backward(self, dZ: np.ndarray) -> None:
-        """Backpropagate the gradient of the logits `(n_classes, m)` and fill every layer's grads.
+    def backward(self, dZ: np.ndarray) -> np.ndarray:
+        """Backpropagate the gradient of the logits and fill every layer's grads.
 
-        `dZ` is the gradient of a scalar loss with respect to the logits of the last `forward`,
-        such as the `dZ` that `softmax_cross_entropy` returns.
+        `dZ` `(n_classes, m)` is the gradient of a scalar loss with respect to the logits of the
+        last `forward`, such as the `dZ` that `softmax_cross_entropy` returns. Returns the
+        gradient with respect to the input `X`, `(m, n_H, n_W, n_C)`.
         """
         dA = np.asarray(dZ)
         for layer in reversed(self.layers[:-1]):
             dA = layer.backward(dA)
+        return dA
 
     def clear_cache(self) -> None:
         """Free the forward caches, for example after an inference-only forward."""

@@ -27,7 +27,7 @@ def _check_rate(name: str, value: object, *, upper: float | None = None) -> floa
         raise TypeError(f"{name} must be a number; got {value!r}")
     value = float(value)
     if not math.isfinite(value) or value <= 0 or (upper is not None and value >= upper):
-        accepted = f"0 < {name} < {upper}" if upper is not None else f"a finite {name} > 0"
+        accepted = f"0 < {name} < {upper}" if upper is not None else "a finite number > 0"
         raise ValueError(f"{name} must be {accepted}; got {value!r}")
     return value
 
@@ -41,7 +41,9 @@ class Optimizer:
         self.learning_rate = _check_rate("learning_rate", learning_rate)
         self.t = 0
 
-    def step(self, parameters: Mapping[str, np.ndarray], gradients: Mapping[str, np.ndarray]) -> None:
+    def step(
+        self, parameters: Mapping[str, np.ndarray], gradients: Mapping[str, np.ndarray]
+    ) -> None:
         """Update every array of `parameters` in place from the gradient under the same key."""
         if parameters.keys() != gradients.keys():
             raise ValueError(

@@ -9,6 +9,7 @@ files atomically). A `threading.Event` passed as `cancel_event` stops training b
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import numpy as np
 from .functional import softmax_cross_entropy
 from .network import Network
 from .optimizers import Optimizer, make_optimizer
+from .serialization import Model, save_model
 
 
 class DivergenceError(RuntimeError):
@@ -129,8 +131,9 @@ def _check_data(network: Network, X: object, y: object, x_name: str, y_name: str
     y = np.asarray(y)
     expected = (None, *network.input_shape)
     if X.ndim != 4 or X.shape[1:] != network.input_shape:
-        raise ValueError(f"{x_name} must have shape (m, {', '.join(map(str, expected[1:]))}); "
-                         f"got {X.shape}")
+        raise ValueError(
+            f"{x_name} must have shape (m, {', '.join(map(str, expected[1:]))}); got {X.shape}"
+        )
     if not np.issubdtype(X.dtype, np.floating):
         raise TypeError(
             f"{x_name} must be a float array of model inputs (normalized images); got dtype "
@@ -277,16 +280,21 @@ def train(
             indices = order[(batch - 1) * batch_size : batch * batch_size]
             X_batch, y_batch = X_train[indices], y_train[indices]
 
-            Z = network.forward(X_batch)
-            cost, dZ = softmax_cross_entropy(Z, y_batch)
+            # Overflow in a diverging run is reported once as a DivergenceError below, not as a
+            # stream of NumPy RuntimeWarnings.
+            with np.errstate(over="ignore", invalid="ignore"):
+                Z = network.forward(X_batch)
+                cost, dZ = softmax_cross_entropy(Z, y_batch)
             if not math.isfinite(cost):
                 network.clear_cache()
                 raise _divergence(
-                    f"epoch {epoch}, batch {batch}", f"the loss is {cost}",
+                    f"epoch {epoch}, batch {batch}",
+                    f"the loss is {cost}",
                     optimizer.learning_rate,
                 )
-            network.backward(dZ)
-            optimizer.step(parameters, gradients)
+            with np.errstate(over="ignore", invalid="ignore"):
+                network.backward(dZ)
+                optimizer.step(parameters, gradients)
 
             for key, value in parameters.items():
                 if not np.isfinite(value).all():
@@ -353,3 +361,31 @@ def train(
             )
 
     return history
+
+
+def checkpoint_saver(
+    best_path: str | os.PathLike | None,
+    last_path: str | os.PathLike | None,
+    *,
+    classes: list[str],
+    normalization: dict | None = None,
+    metadata: dict | None = None,
+) -> Callable[[str, Network, EpochMetrics], None]:
+    """Return an `on_checkpoint` callback that saves model files with `save_model`.
+
+    The "best" checkpoint goes to `best_path` and the "last" one to `last_path`; a None path skips
+    that kind. Each file's metadata is `metadata` plus `epoch` and the epoch's metrics under
+    `"metrics"`. Writes are atomic, so a crash mid-save keeps the previous checkpoint.
+    """
+    paths = {"best": best_path, "last": last_path}
+
+    def save(kind: str, network: Network, metrics: EpochMetrics) -> None:
+        if kind not in paths:
+            raise ValueError(f"checkpoint kind must be 'best' or 'last'; got {kind!r}")
+        path = paths[kind]
+        if path is None:
+            return
+        model_metadata = {**(metadata or {}), "epoch": metrics.epoch, "metrics": asdict(metrics)}
+        save_model(path, Model(network, classes, normalization, model_metadata))
+
+    return save
