@@ -271,10 +271,14 @@ def _array_to_unit(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.bool_:
         return array.astype(np.float32)
     if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
+        if not np.all(np.isfinite(array)):
+            raise ValueError(
+                "a float image array must hold finite values in [0, 1], got NaN or inf"
+            )
+        if array.min() < 0 or array.max() > 1:
             raise ValueError(
                 "a float image array must hold finite values in [0, 1], got values in "
-                f"[{np.nanmin(array)}, {np.nanmax(array)}]"
+                f"[{array.min()}, {array.max()}]"
             )
         return array.astype(np.float32)
     raise TypeError(

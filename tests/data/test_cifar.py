@@ -56,7 +56,9 @@ def test_cifar_env_and_nested_folder(tmp_path, monkeypatch):
 def test_cifar_listed(tmp_path):
     write_cifar_dataset(tmp_path)
 
-    (info,) = [d for d in list_datasets(directories={"cifar10": tmp_path}) if d["name"] == "cifar10"]
+    (info,) = [
+        d for d in list_datasets(directories={"cifar10": tmp_path}) if d["name"] == "cifar10"
+    ]
 
     assert info["available"] is True
     assert info["train_size"] == 15

@@ -33,9 +33,7 @@ def test_fashion_mnist_header_counts():
     assert read_idx_count(FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz") == 10000
 
 
-@pytest.mark.parametrize(
-    "dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
-)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), (2, 1, 3, 2)])
 @pytest.mark.parametrize("compress", [False, True])
 def test_idx_round_trip(tmp_path, dtype, shape, compress):
