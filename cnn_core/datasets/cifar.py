@@ -1,9 +1,9 @@
 """Reader for the CIFAR-10 "python version" batches.
 
-The directory holds ``data_batch_1`` to ``data_batch_5``, ``test_batch`` and ``batches.meta``.
-Each batch is a pickled dict with ``b"data"``, a uint8 array of shape (N, 3072) holding every
+The directory contains ``data_batch_1`` to ``data_batch_5``, ``test_batch`` and ``batches.meta``.
+Each batch is a pickled dict with ``b"data"``, a uint8 array of shape (N, 3072) containing every
 image's red, green and blue planes of 32x32 pixels in turn, and ``b"labels"``, a list of N ints.
-``batches.meta`` holds ``b"label_names"``.
+``batches.meta`` contains ``b"label_names"``.
 
 Unpickling can run arbitrary code, so these files are read with ``RestrictedUnpickler``. It
 resolves only the globals that NumPy needs to rebuild a plain array of a non-object dtype (plus
@@ -98,7 +98,7 @@ def load_pickle(path: Path) -> object:
         raise DatasetError(f"{str(path)!r} is not a valid CIFAR-10 batch file: {error}") from error
     if not isinstance(result, dict):
         raise DatasetError(
-            f"{str(path)!r} is not a valid CIFAR-10 batch file: it holds a "
+            f"{str(path)!r} is not a valid CIFAR-10 batch file: it is a "
             f"{type(result).__name__}, expected a dict"
         )
     return result
@@ -167,7 +167,7 @@ def read_cifar10(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray, l
 
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
         raise DatasetError(
-            f"{str(directory)!r} holds labels in [{labels.min()}, {labels.max()}] but "
+            f"{str(directory)!r} contains labels in [{labels.min()}, {labels.max()}] but "
             f"{META_FILE} names {len(classes)} classes"
         )
     return images, labels, classes

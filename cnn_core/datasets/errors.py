@@ -8,7 +8,7 @@ the web service maps each image error to its own HTTP status.
 class DatasetError(ValueError):
     """A dataset is missing, damaged or does not have the expected layout.
 
-    The message names the path and says how to fix the problem.
+    The message names the path and the fix.
     """
 
 

@@ -1,7 +1,7 @@
 """Datasets made of the user's own images: one subfolder per class, as a folder or a .zip.
 
 Layout: ``root/<class name>/<any path>/<image file>``. A zip may also wrap the class folders in one
-top-level folder (``photos.zip`` holding ``photos/cat/1.jpg``), as zipping a folder usually does.
+top-level folder (``photos.zip`` containing ``photos/cat/1.jpg``), as zipping a folder usually does.
 Class names are the folder names in sorted order, and label ``i`` is the ``i``-th class.
 
 Rules:
@@ -70,7 +70,7 @@ def _is_ignored(parts: tuple[str, ...]) -> bool:
 
 
 def _strip_wrapper(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """Drop a single top-level folder that holds the class folders, if there is one."""
+    """Drop a single top-level folder that contains the class folders, if there is one."""
     top_folders = {parts[0] for parts in paths if len(parts) >= 2}
     top_files = [parts for parts in paths if len(parts) == 1]
     if len(top_folders) == 1 and not top_files and any(len(parts) >= 3 for parts in paths):
@@ -81,13 +81,13 @@ def _strip_wrapper(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
 def _check_totals(source: str, count: int, total_bytes: int, max_files: int, max_total_bytes: int):
     if count > max_files:
         raise DatasetError(
-            f"{source!r} holds {count} files, more than the maximum of {max_files}; "
+            f"{source!r} contains {count} files, more than the maximum of {max_files}; "
             "use fewer images or raise the limit"
         )
     if total_bytes > max_total_bytes:
         raise DatasetError(
-            f"{source!r} holds {total_bytes} bytes of files (uncompressed), more than the maximum "
-            f"of {max_total_bytes} bytes; use fewer or smaller images or raise the limit"
+            f"{source!r} contains {total_bytes} bytes of files (uncompressed), more than the "
+            f"maximum of {max_total_bytes} bytes; use fewer or smaller images or raise the limit"
         )
 
 
@@ -132,7 +132,7 @@ def _zip_reader(
             ) from error
         if len(data) != info.file_size:
             raise DatasetError(
-                f"{source!r}: entry {info.filename!r} holds {len(data)} or more bytes but its "
+                f"{source!r}: entry {info.filename!r} contains {len(data)} or more bytes but its "
                 f"header declares {info.file_size}; the archive is damaged"
             )
         return data
@@ -152,7 +152,7 @@ def _zip_members(
     encrypted = [info.filename for info, _ in kept if info.flag_bits & 0x1]
     if encrypted:
         raise DatasetError(
-            f"{source!r} holds encrypted entries such as {encrypted[0]!r}; use a zip without a "
+            f"{source!r} contains encrypted entries such as {encrypted[0]!r}; use a zip without a "
             "password"
         )
 

@@ -130,21 +130,21 @@ def read_idx_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np
 
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DatasetError(
-            f"{str(images_path)!r} holds {images.dtype.name} values of shape {images.shape}, "
+            f"{str(images_path)!r} contains {images.dtype.name} values of shape {images.shape}, "
             "expected uint8 images of shape (m, n_H, n_W)"
         )
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise DatasetError(
-            f"{str(labels_path)!r} holds {labels.dtype.name} values of shape {labels.shape}, "
+            f"{str(labels_path)!r} contains {labels.dtype.name} values of shape {labels.shape}, "
             "expected integer labels of shape (m,)"
         )
     if images.shape[0] != labels.shape[0]:
         raise DatasetError(
-            f"image and label counts do not match: {str(images_path)!r} holds "
-            f"{images.shape[0]} images but {str(labels_path)!r} holds {labels.shape[0]} labels"
+            f"image and label counts do not match: {str(images_path)!r} contains "
+            f"{images.shape[0]} images but {str(labels_path)!r} contains {labels.shape[0]} labels"
         )
     if labels.size and labels.min() < 0:
-        raise DatasetError(f"{str(labels_path)!r} holds a negative label {int(labels.min())}")
+        raise DatasetError(f"{str(labels_path)!r} contains a negative label {int(labels.min())}")
 
     return images[..., np.newaxis], labels.astype(np.int64)
 

@@ -5,8 +5,8 @@ Conventions, applied to every Pillow mode:
 - Values are float32 in [0, 1]. 8-bit channels are divided by 255; 16-bit images (``I;16``,
   ``I;16B``, ``I;16L``, ``I;16N``) by 65535, so their full range is kept and nothing is clipped.
 - Mode ``I`` (32-bit signed integers) is divided by 65535 when every value lies in 0..65535,
-  which is how Pillow stores 16-bit PNG and TIFF images; any other ``I`` image is scaled by its
-  own minimum and maximum (a constant image becomes all zeros).
+  which is how Pillow may store 16-bit PNG and TIFF images. Any other ``I`` image is scaled by
+  its own minimum and maximum, and a constant one becomes all zeros.
 - Mode ``F`` (32-bit float) is taken as already in [0, 1]: values are clipped to that range,
   NaN becomes 0, +inf 1 and -inf 0.
 - Transparency is composited on black (``value * alpha``), because Fashion-MNIST pictures are
@@ -273,11 +273,11 @@ def _array_to_unit(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)):
             raise ValueError(
-                "a float image array must hold finite values in [0, 1], got NaN or inf"
+                "a float image array must contain finite values in [0, 1], got NaN or inf"
             )
         if array.min() < 0 or array.max() > 1:
             raise ValueError(
-                "a float image array must hold finite values in [0, 1], got values in "
+                "a float image array must contain finite values in [0, 1], got values in "
                 f"[{array.min()}, {array.max()}]"
             )
         return array.astype(np.float32)

@@ -1,6 +1,6 @@
 """Scaling of uint8 images to model input and per-channel normalization statistics.
 
-A model sees ``x = (v / 255 - mean) / std`` for a uint8 pixel ``v``, computed in float32.
+A model receives ``x = (v / 255 - mean) / std`` for a uint8 pixel ``v``, computed in float32.
 ``to_model_input`` (datasets) and ``images.preprocess`` (uploads) share the helpers below, so the
 same picture gives bit-identical input on both paths.
 """
@@ -47,7 +47,7 @@ def normalization_arrays(
             ) from None
         if values.size not in (1, n_C) or not np.all(np.isfinite(values)):
             raise ValueError(
-                f"normalization[{key!r}] must hold 1 or {n_C} finite numbers (one per channel), "
+                f"normalization[{key!r}] must contain 1 or {n_C} finite numbers (one per channel), "
                 f"got {normalization[key]!r}"
             )
         arrays.append(np.broadcast_to(values, (n_C,)).astype(np.float32))
@@ -75,7 +75,7 @@ def to_model_input(
 ) -> np.ndarray:
     """Turn dataset images into model input.
 
-    ``X`` is uint8 of shape ``(m, n_H, n_W, n_C)``. Returns float32 of the same shape holding
+    ``X`` is uint8 of shape ``(m, n_H, n_W, n_C)``. Returns float32 of the same shape containing
     ``(X / 255 - mean) / std`` per channel, or ``X / 255`` when ``normalization`` is None.
     """
     if not isinstance(X, np.ndarray) or X.dtype != np.uint8 or X.ndim != 4:

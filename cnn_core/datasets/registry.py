@@ -82,7 +82,7 @@ BUILTIN_DATASETS = {
         (28, 28, 1),
         FASHION_MNIST_CLASSES,
         "install it with: apt-get install dataset-fashion-mnist, or set "
-        f"CNN_PLAYGROUND_FASHION_MNIST_DIR to a folder holding {_IDX_FILES}",
+        f"CNN_PLAYGROUND_FASHION_MNIST_DIR to a folder containing {_IDX_FILES}",
     ),
     "mnist": BuiltinDataset(
         "mnist",
@@ -91,7 +91,7 @@ BUILTIN_DATASETS = {
         None,
         (28, 28, 1),
         MNIST_CLASSES,
-        f"set CNN_PLAYGROUND_MNIST_DIR (or pass a directory) to a folder holding {_IDX_FILES}",
+        f"set CNN_PLAYGROUND_MNIST_DIR (or pass a directory) to a folder containing {_IDX_FILES}",
     ),
     "cifar10": BuiltinDataset(
         "cifar10",
@@ -182,7 +182,7 @@ def _load_builtin(name: str, split: str, directory: str | PathLike[str] | None) 
         classes = list(spec.classes)
         if labels.size and labels.max() >= len(classes):
             raise DatasetError(
-                f"{str(paths[1])!r} holds label {int(labels.max())}, but {name} has only "
+                f"{str(paths[1])!r} contains label {int(labels.max())}, but {name} has only "
                 f"{len(classes)} classes"
             )
     elif spec.kind == "cifar10":
@@ -238,7 +238,7 @@ def load_dataset(
     if split != "train":
         raise DatasetError(
             f"{str(path)!r} is an image folder and has only a train split; use "
-            "train_validation_split to hold out images"
+            "train_validation_split to hold out validation images"
         )
     data = read_image_folder(
         path,

@@ -181,7 +181,7 @@ def test_zip_member_count_limit(tmp_path):
     files = {f"{c}/{i}.png": png_bytes(_gray(i)) for c in "ab" for i in range(3)}
     path = _write_zip(tmp_path / "many.zip", files)
 
-    with pytest.raises(DatasetError, match="holds 6 files, more than the maximum of 5"):
+    with pytest.raises(DatasetError, match="contains 6 files, more than the maximum of 5"):
         load_dataset(path, max_files=5)
 
 

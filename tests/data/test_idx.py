@@ -147,7 +147,7 @@ def test_idx_label_out_of_range(tmp_path):
     images = idx_bytes(np.zeros((2, 28, 28), dtype=np.uint8))
     _write_pair(tmp_path, images, idx_bytes(np.array([1, 10], dtype=np.uint8)))
 
-    with pytest.raises(DatasetError, match="holds label 10"):
+    with pytest.raises(DatasetError, match="contains label 10"):
         load_dataset("mnist", directory=tmp_path)
 
 

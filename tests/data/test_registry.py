@@ -119,7 +119,7 @@ def test_unknown_names():
 
 def _examples(counts):
     labels = np.repeat(np.arange(len(counts)), counts)
-    # Each example's pixels hold its index, so the tests can tell where every example went.
+    # Each example's pixels contain its index, so the tests can tell where every example went.
     images = np.repeat(np.arange(labels.size), 4).reshape(labels.size, 2, 2, 1)
     return images, labels
 
