@@ -1,0 +1,190 @@
+"""Model records: list, read, delete, weights download, API token and restart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cnn_core.serialization import Model, load_model, shipped_model_path
+from fastapi.testclient import TestClient
+
+from app.core import db
+from app.core.config import Settings
+from app.main import create_app
+from app.services.models import ModelStore
+
+UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
+MALFORMED_IDS = ["ABCDEF", "0123456789abcdef0123456789abcdeg", "default2", "..", "%2e%2e%2fetc"]
+MODEL_FIELDS = {
+    "id",
+    "name",
+    "dataset",
+    "preset",
+    "input_shape",
+    "classes",
+    "layers",
+    "metrics",
+    "n_params",
+    "builtin",
+    "created_at",
+}
+
+
+def test_list_contains_stored(client: TestClient, model_id: str, small_model: Model) -> None:
+    response = client.get("/api/models")
+
+    assert response.status_code == 200
+    records = {record["id"]: record for record in response.json()}
+    record = records[model_id]
+    assert set(record) == MODEL_FIELDS
+    assert record["name"] == "small"
+    assert record["dataset"] == "fashion-mnist"
+    assert record["input_shape"] == [28, 28, 1]
+    assert record["classes"] == small_model.classes
+    assert record["metrics"]["test_accuracy"] == small_model.metadata["test_accuracy"]
+    assert record["n_params"] == small_model.network.n_params
+    assert record["builtin"] is False
+    assert [layer["name"] for layer in record["layers"]] == [
+        spec["name"] for spec in small_model.network.spec
+    ]
+    assert record["layers"][0]["output_shape"] == [28, 28, 4]
+
+
+@pytest.mark.skipif(not shipped_model_path().is_file(), reason="no shipped default model yet")
+def test_list_default_first(client: TestClient, model_id: str) -> None:
+    records = client.get("/api/models").json()
+
+    assert records[0]["id"] == "default"
+    assert records[0]["builtin"] is True
+    assert records[1]["id"] == model_id
+
+
+@pytest.mark.skipif(not shipped_model_path().is_file(), reason="no shipped default model yet")
+def test_default_not_deletable(client: TestClient) -> None:
+    response = client.delete("/api/models/default")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "Model 'default' is the shipped default model and cannot be deleted."
+    }
+    assert client.get("/api/models/default").status_code == 200
+
+
+def test_builtin_not_deletable(api_settings: Settings, small_model: Model) -> None:
+    # Marks a stored model as built in, which is what the shipped default model is, so this
+    # runs even before the default model file exists.
+    store = ModelStore(api_settings)
+    model_id = store.add(small_model, name="pinned", dataset="fashion-mnist")
+    db.execute(api_settings.db_path, "UPDATE models SET builtin = 1 WHERE id = ?", (model_id,))
+    with TestClient(create_app(api_settings)) as client:
+        response = client.delete(f"/api/models/{model_id}")
+
+    assert response.status_code == 409
+    assert "cannot be deleted" in response.json()["detail"]
+    assert store.weights_path(model_id).is_file()
+
+
+def test_get_one(client: TestClient, model_id: str) -> None:
+    response = client.get(f"/api/models/{model_id}")
+
+    assert response.status_code == 200
+    assert response.json()["id"] == model_id
+
+
+@pytest.mark.parametrize("method, suffix", [
+    ("GET", ""), ("DELETE", ""), ("GET", "/weights"), ("POST", "/predict"), ("POST", "/inspect"),
+])  # fmt: skip
+def test_unknown_id_404(client: TestClient, method: str, suffix: str) -> None:
+    response = client.request(method, f"/api/models/{UNKNOWN_ID}{suffix}")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"Model '{UNKNOWN_ID}' not found."}
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+@pytest.mark.parametrize("method, suffix", [
+    ("GET", ""), ("DELETE", ""), ("GET", "/weights"), ("POST", "/predict"), ("POST", "/inspect"),
+])  # fmt: skip
+def test_malformed_id_rejected(client: TestClient, bad_id: str, method: str, suffix: str) -> None:
+    response = client.request(method, f"/api/models/{bad_id}{suffix}")
+
+    assert response.status_code in (404, 422)
+    assert isinstance(response.json()["detail"], str)
+
+
+def test_delete_removes_file(client: TestClient, model_id: str, api_settings: Settings) -> None:
+    path = ModelStore(api_settings).weights_path(model_id)
+
+    response = client.delete(f"/api/models/{model_id}")
+
+    assert response.status_code == 204
+    assert not path.exists()
+    assert client.get(f"/api/models/{model_id}").status_code == 404
+    assert model_id not in [record["id"] for record in client.get("/api/models").json()]
+
+
+def test_weights_download_loads(
+    client: TestClient, model_id: str, small_model: Model, tmp_path
+) -> None:
+    response = client.get(f"/api/models/{model_id}/weights")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert f'filename="{model_id}.npz"' in response.headers["content-disposition"]
+    path = tmp_path / "downloaded.npz"
+    path.write_bytes(response.content)
+    loaded = load_model(path)
+    assert loaded.classes == small_model.classes
+    assert loaded.normalization == small_model.normalization
+    for key, value in small_model.network.parameters().items():
+        np.testing.assert_array_equal(loaded.network.parameters()[key], value)
+
+
+def test_token_required_for_delete(api_settings: Settings, small_model: Model) -> None:
+    settings = api_settings.model_copy(update={"api_token": "s3cret"})
+    model_id = ModelStore(settings).add(small_model, name="small", dataset="fashion-mnist")
+
+    with TestClient(create_app(settings)) as client:
+        missing = client.delete(f"/api/models/{model_id}")
+        wrong = client.delete(
+            f"/api/models/{model_id}", headers={"Authorization": "Bearer nope"}
+        )
+        reading = client.get(f"/api/models/{model_id}")
+        right = client.delete(
+            f"/api/models/{model_id}", headers={"Authorization": "Bearer s3cret"}
+        )
+
+    assert missing.status_code == 401
+    assert missing.json()["detail"].startswith("Missing API token")
+    assert wrong.status_code == 401
+    assert wrong.json() == {"detail": "Invalid API token."}
+    assert reading.status_code == 200
+    assert right.status_code == 204
+
+
+def test_restart_keeps_models(api_settings: Settings, small_model: Model) -> None:
+    with TestClient(create_app(api_settings)) as client:
+        kept = ModelStore(api_settings).add(small_model, name="kept", dataset="fashion-mnist")
+        gone = ModelStore(api_settings).add(small_model, name="gone", dataset="fashion-mnist")
+        assert client.delete(f"/api/models/{gone}").status_code == 204
+
+    with TestClient(create_app(api_settings)) as client:
+        ids = [record["id"] for record in client.get("/api/models").json()]
+        record = client.get(f"/api/models/{kept}").json()
+
+    assert kept in ids
+    assert gone not in ids
+    assert record["name"] == "kept"
+
+
+def test_store_add_is_atomic(api_settings: Settings, small_model: Model, monkeypatch) -> None:
+    store = ModelStore(api_settings)
+
+    def failing_insert(connection, row):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ModelStore, "_insert", staticmethod(failing_insert))
+    with pytest.raises(RuntimeError):
+        store.add(small_model, name="broken", dataset="fashion-mnist")
+
+    assert list(api_settings.models_dir.glob("*")) == []
+    assert store.list() == []
