@@ -1,6 +1,6 @@
 """CNN Playground: a from-scratch NumPy CNN engine.
 
-The names below are the engine's public entry points; `cnn_core.functional` holds the
+The names below are the engine's public entry points; `cnn_core.functional` contains the
 forward/backward operations they are built on, and `cnn_core.datasets` the data readers.
 """
 

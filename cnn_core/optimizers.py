@@ -33,7 +33,7 @@ def _check_rate(name: str, value: object, *, upper: float | None = None) -> floa
 
 
 class Optimizer:
-    """Base class: holds the learning rate and checks that parameters and gradients match."""
+    """Base class that stores the learning rate and checks that parameters and gradients match."""
 
     name = "optimizer"
 

@@ -220,7 +220,7 @@ def load_model(path: str | os.PathLike) -> Model:
         with path.open("rb") as file:
             archive = np.load(file, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ModelFileError(f"model file {path} holds a single array, not a model .npz")
+                raise ModelFileError(f"model file {path} is a single .npy array, not a model .npz")
             with archive:
                 header = _read_json(archive, "format", path)
                 if not isinstance(header, dict) or header.get("name") != FORMAT_NAME:
@@ -249,7 +249,7 @@ def load_model(path: str | os.PathLike) -> Model:
 
     try:
         # Compare the stored arrays with the spec before building the network, so that a file
-        # whose spec asks for huge layers fails here instead of allocating them.
+        # whose spec declares huge layers fails here instead of allocating them.
         expected = parameter_shapes(fields["spec"], fields["input_shape"])
         stored = {key: value.shape for key, value in params.items()}
         if stored != expected:

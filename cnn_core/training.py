@@ -1,9 +1,9 @@
 """Minibatch training and evaluation of a `Network` with softmax cross-entropy.
 
-`train` reports through callbacks and never prints: `callback` receives a `Progress` after every
-batch and at the end of every epoch, and `on_checkpoint` is called when the best or the last
-weights change, so the caller decides where and how to save them (`checkpoint_saver` writes model
-files atomically). A `threading.Event` passed as `cancel_event` stops training between batches.
+`train` reports through callbacks and never prints. `callback` receives a `Progress` after every
+batch and at the end of every epoch. `on_checkpoint` is called when the best or the last weights
+change, so the caller decides where and how to save them (`checkpoint_saver` writes model files
+atomically). A `threading.Event` passed as `cancel_event` stops training between batches.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class DivergenceError(RuntimeError):
 
 
 class TrainingCancelled(Exception):
-    """Training stopped because its cancel event was set; `history` holds the finished epochs."""
+    """Training stopped because its cancel event was set; `history` contains the finished epochs."""
 
     def __init__(self, message: str, history: TrainingHistory) -> None:
         super().__init__(message)
@@ -49,7 +49,7 @@ class EpochMetrics:
 
 @dataclass(frozen=True)
 class Progress:
-    """What a progress callback receives after each batch and at the end of each epoch.
+    """Progress report passed to the callback after each batch and at the end of each epoch.
 
     `loss` and `accuracy` are running means over the batches of the current epoch so far.
     `epoch_metrics` is set only when `epoch_end` is true.
@@ -226,13 +226,14 @@ def train(
     callback : called with a `Progress` after every batch and once more at each epoch's end.
     cancel_event : when set, training stops before the next batch and raises TrainingCancelled.
     on_checkpoint : called as `on_checkpoint(kind, network, metrics)` after each epoch with kind
-        "last", and also with kind "best" when the epoch is the best so far (validation accuracy
-        if a validation set was given, else train accuracy; ties go to the earlier epoch).
+        "last", and also with kind "best" when the epoch is the best so far. The best epoch has
+        the highest validation accuracy, or train accuracy without a validation set. Ties go to
+        the earlier epoch.
 
     Raises
     ------
     DivergenceError : the loss or a parameter became NaN or infinite.
-    TrainingCancelled : `cancel_event` was set; its `history` holds the finished epochs.
+    TrainingCancelled : `cancel_event` was set; its `history` contains the finished epochs.
     """
     X_train, y_train = _check_data(network, X_train, y_train, "X_train", "y_train")
     if (X_val is None) != (y_val is None):

@@ -364,7 +364,10 @@ def test_trace_conv_padded_input_has_zero_border():
     A_pad = trace[0]["padded_input"]
     assert A_pad.shape == (1, 9, 10, 2)
     assert np.array_equal(A_pad[:, 1:-1, 1:-1, :], X)
-    assert not A_pad[:, 0].any() and not A_pad[:, -1].any()
+    assert not A_pad[:, 0].any()
+    assert not A_pad[:, -1].any()
+    assert not A_pad[:, :, 0].any()
+    assert not A_pad[:, :, -1].any()
 
 
 def test_trace_pool_mask_marks_window_maximum():

@@ -133,7 +133,7 @@ def test_npy_file_rejected(tmp_path):
     with path.open("wb") as file:
         np.save(file, np.zeros(3))
 
-    with pytest.raises(ModelFileError, match="holds a single array, not a model .npz"):
+    with pytest.raises(ModelFileError, match="is a single .npy array, not a model .npz"):
         load_model(path)
 
 

@@ -147,7 +147,8 @@ def test_cancel_from_another_thread():
     worker.join(timeout=30)
 
     assert not worker.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], TrainingCancelled)
+    assert len(errors) == 1
+    assert isinstance(errors[0], TrainingCancelled)
 
 
 def test_progress_reports_each_batch_and_epoch():
@@ -170,7 +171,8 @@ def test_progress_reports_each_batch_and_epoch():
     batches = [p for p in seen if not p.epoch_end]
     ends = [p for p in seen if p.epoch_end]
     assert [(p.epoch, p.batch) for p in batches] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
-    assert all(p.batches_per_epoch == 3 and p.epochs == 2 for p in seen)
+    assert {p.batches_per_epoch for p in seen} == {3}
+    assert {p.epochs for p in seen} == {2}
     assert [p.fraction for p in batches] == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1])
     assert [p.epoch_metrics.epoch for p in ends] == [1, 2]
     assert ends[-1].fraction == 1.0
@@ -212,7 +214,8 @@ def test_checkpoints_best_and_last(tmp_path):
     assert history.val_accuracy[history.best_epoch - 1] == max(history.val_accuracy)
     last = load_model(tmp_path / "last.npz")
     best = load_model(tmp_path / "best.npz")
-    assert last.metadata["epoch"] == 3 and last.metadata["preset"] == "test"
+    assert last.metadata["epoch"] == 3
+    assert last.metadata["preset"] == "test"
     assert best.metadata["epoch"] == history.best_epoch
     assert np.array_equal(last.network.forward(X_val), net.forward(X_val))
 
