@@ -184,10 +184,13 @@ class Conv2D(Layer):
         W, b = self.params["W"], self.params["b"]
         stride, pad = self.spec["stride"], self.spec["pad"]
 
-        Z, self._cache = F.conv_forward(A_prev, W, b, stride=stride, pad=pad)
+        # The trace reads the local cache, so a concurrent forward on the same layer (two
+        # inference requests sharing a network) cannot mix values into it.
+        Z, cache = F.conv_forward(A_prev, W, b, stride=stride, pad=pad)
+        self._cache = cache
 
         if trace is not None:
-            trace["padded_input"] = self._cache.A_pad
+            trace["padded_input"] = cache.A_pad
             trace["weights"] = W.copy()
             trace["bias"] = b.copy()
             trace["f"] = self.spec["f"]
@@ -256,7 +259,8 @@ class _Pool(Layer):
 
     def forward(self, A_prev: np.ndarray, trace: dict | None = None) -> np.ndarray:
         f, stride = self.spec["f"], self.spec["stride"]
-        A, self._cache = F.pool_forward(A_prev, f=f, stride=stride, mode=self.mode)
+        A, cache = F.pool_forward(A_prev, f=f, stride=stride, mode=self.mode)
+        self._cache = cache
 
         if trace is not None:
             trace["f"] = f
@@ -265,7 +269,7 @@ class _Pool(Layer):
             if self.mode == "max":
                 # 1 on each window's first maximum in row-major order, the cell that receives
                 # the window's gradient; overlapping windows may share a winner.
-                trace["pool_mask"] = F.pool_winner_mask(self._cache)
+                trace["pool_mask"] = F.pool_winner_mask(cache)
         return A
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
