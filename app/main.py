@@ -94,7 +94,7 @@ async def _service_error_handler(request: Request, exc: ServiceError) -> JSONRes
     logger.info(
         "%s %s rejected with %d: %s", request.method, request.url.path, exc.status_code, exc.detail
     )
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:

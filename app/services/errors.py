@@ -11,6 +11,7 @@ class ServiceError(Exception):
     """A request the service cannot fulfil because of its input or the stored state."""
 
     status_code = 400
+    headers: dict[str, str] | None = None  # extra response headers
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -45,6 +46,16 @@ class TooLargeError(ServiceError):
     """Upload over the byte limit, or image over the pixel limit."""
 
     status_code = 413
+
+
+class UploadTooLargeError(TooLargeError):
+    """Upload over the byte limit whose rest was never read.
+
+    The response closes the connection, because keeping it alive would make the server read and
+    discard the rest of the body first.
+    """
+
+    headers = {"Connection": "close"}
 
 
 class UnsupportedMediaError(ServiceError):

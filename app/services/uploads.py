@@ -19,8 +19,8 @@ from starlette.requests import ClientDisconnect
 from app.services.errors import (
     BadInputError,
     InvalidParameterError,
-    TooLargeError,
     UnsupportedMediaError,
+    UploadTooLargeError,
 )
 
 logger = logging.getLogger(__name__)
@@ -145,9 +145,9 @@ class _FieldCollector:
 async def receive_file(request: Request, *, field: str, max_bytes: int, sink: BinaryIO) -> Upload:
     """Stream the file in multipart field ``field`` of ``request`` into ``sink``.
 
-    Raises ``TooLargeError`` as soon as the declared ``Content-Length`` or the bytes received so
-    far pass ``max_bytes`` (plus ``MULTIPART_OVERHEAD_BYTES`` for the whole body), so the rest of
-    the body is never read. Raises ``UnsupportedMediaError`` for a body that is not
+    Raises ``UploadTooLargeError`` as soon as the declared ``Content-Length`` or the bytes
+    received so far pass ``max_bytes`` (plus ``MULTIPART_OVERHEAD_BYTES`` for the whole body),
+    so the rest of the body is never read. Raises ``UnsupportedMediaError`` for a body that is not
     ``multipart/form-data``, and ``BadInputError`` for a malformed body or an empty file, and
     ``InvalidParameterError`` for a missing or repeated field. On error, ``sink`` may hold a
     prefix of the file.
@@ -164,7 +164,7 @@ async def receive_file(request: Request, *, field: str, max_bytes: int, sink: Bi
     too_large_message = f"Upload too large: the limit is {format_bytes(max_bytes)}."
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-        raise TooLargeError(
+        raise UploadTooLargeError(
             f"{too_large_message} The request declares {format_bytes(int(declared))}."
         )
 
@@ -179,10 +179,10 @@ async def receive_file(request: Request, *, field: str, max_bytes: int, sink: Bi
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_body_bytes:
-                raise TooLargeError(too_large_message)
+                raise UploadTooLargeError(too_large_message)
             parser.write(chunk)
             if collector.too_large:
-                raise TooLargeError(too_large_message)
+                raise UploadTooLargeError(too_large_message)
         parser.finalize()
     except ParseError as exc:
         raise BadInputError(f"Malformed multipart body: {exc}") from exc

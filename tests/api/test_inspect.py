@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cnn_core.datasets import decode_image, preprocess
-from cnn_core.network import Network
-from cnn_core.serialization import Model
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.services.models import ModelStore
 from app.services.tensors import decode_tensor
+from cnn_core.datasets import decode_image, preprocess
+from cnn_core.network import Network
+from cnn_core.serialization import Model
 from tests.api.conftest import encode_png
 
 # Two convs with stride and padding, one overlapping max-pool and one average pool, so the

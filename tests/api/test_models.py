@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cnn_core.serialization import Model, load_model, shipped_model_path
 from fastapi.testclient import TestClient
 
 from app.core import db
 from app.core.config import Settings
 from app.main import create_app
 from app.services.models import ModelStore
+from cnn_core.serialization import Model, load_model, shipped_model_path
 
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
 MALFORMED_IDS = ["ABCDEF", "0123456789abcdef0123456789abcdeg", "default2", "..", "%2e%2e%2fetc"]
@@ -145,13 +145,9 @@ def test_token_required_for_delete(api_settings: Settings, small_model: Model) -
 
     with TestClient(create_app(settings)) as client:
         missing = client.delete(f"/api/models/{model_id}")
-        wrong = client.delete(
-            f"/api/models/{model_id}", headers={"Authorization": "Bearer nope"}
-        )
+        wrong = client.delete(f"/api/models/{model_id}", headers={"Authorization": "Bearer nope"})
         reading = client.get(f"/api/models/{model_id}")
-        right = client.delete(
-            f"/api/models/{model_id}", headers={"Authorization": "Bearer s3cret"}
-        )
+        right = client.delete(f"/api/models/{model_id}", headers={"Authorization": "Bearer s3cret"})
 
     assert missing.status_code == 401
     assert missing.json()["detail"].startswith("Missing API token")

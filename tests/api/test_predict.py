@@ -8,12 +8,12 @@ import json
 import httpx
 import numpy as np
 import pytest
-from cnn_core.datasets import decode_image, preprocess, to_model_input
-from cnn_core.serialization import Model, load_shipped_model
-from cnn_core.training import evaluate
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from cnn_core.datasets import decode_image, preprocess, to_model_input
+from cnn_core.serialization import Model, load_shipped_model
+from cnn_core.training import evaluate
 from tests.api.conftest import LiveServer, encode_png
 
 # Test images classified over HTTP; the first ones of the Fashion-MNIST test split.
@@ -148,9 +148,7 @@ def test_every_pillow_mode(
     assert got.sum() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_exif_orientation_applied(
-    client: TestClient, model_id: str, fashion_mnist_test
-) -> None:
+def test_exif_orientation_applied(client: TestClient, model_id: str, fashion_mnist_test) -> None:
     images, _ = fashion_mnist_test
     upright = Image.fromarray(images[2, :, :, 0])
     # Orientation 6 means "rotate 90 degrees clockwise to display", so the stored pixels are

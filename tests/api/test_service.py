@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cnn_core.presets import PRESETS
 from fastapi.testclient import TestClient
 
 from app.core.config import VERSION, Settings
 from app.main import create_app
+from cnn_core.presets import PRESETS
 
 
 def test_health_ok(client: TestClient) -> None:
