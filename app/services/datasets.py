@@ -236,6 +236,7 @@ def store_uploaded_dataset(
     upload_path: Path,
     *,
     label: str,
+    filename: str | None = None,
     image_size: int | None = None,
     channels: int | None = None,
 ) -> DatasetInfo:
@@ -244,7 +245,7 @@ def store_uploaded_dataset(
     ``upload_path`` is a temporary file inside ``settings.datasets_dir``; it is moved (on
     success) or deleted (on failure), so nothing is stored for a rejected upload. Raises
     ``UnsupportedMediaError`` for data that is not a zip and ``BadInputError`` for a zip that
-    is not a usable dataset.
+    is not a usable dataset. ``filename`` is the name the client sent, used in messages.
     """
     try:
         if not zipfile.is_zipfile(upload_path):
@@ -263,7 +264,9 @@ def store_uploaded_dataset(
         try:
             data = _read_upload(settings, upload_path, (n_H, n_W, n_C))
         except DatasetError as exc:
-            raise BadInputError(f"The zip is not a usable dataset: {exc}.") from exc
+            # The engine names the temporary file; the user knows the file they sent.
+            message = str(exc).replace(str(upload_path), filename or "the upload")
+            raise BadInputError(f"The zip is not a usable dataset: {message}.") from exc
         if len(data.classes) < 2:
             raise BadInputError(
                 f"The zip holds {len(data.classes)} class folder; a dataset needs at least 2."

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +11,7 @@ from app.api.deps import SettingsDep, TokenDep
 from app.schemas import DatasetPublic, error_responses
 from app.services import datasets as dataset_service
 from app.services.datasets import UPLOADED_ID_PATTERN
+from app.services.errors import InvalidParameterError
 from app.services.models import new_id
 from app.services.uploads import multipart_request_body, receive_file
 
@@ -56,8 +57,12 @@ async def upload_dataset(
         ),
     ] = None,
     channels: Annotated[
-        Literal[1, 3] | None,
-        Query(description="1 (grayscale) or 3 (RGB). Default: from the first image's mode."),
+        int | None,
+        Query(
+            ge=1,
+            le=3,
+            description="1 (grayscale) or 3 (RGB). Default: from the first image's mode.",
+        ),
     ] = None,
 ) -> dict:
     """Upload a zip of class folders; it becomes a dataset that training jobs can use.
@@ -65,6 +70,9 @@ async def upload_dataset(
     Every image is read once to check the archive. A fixed 20% of each class is held out as the
     test split. Nothing is stored when the archive is rejected.
     """
+    if channels == 2:
+        raise InvalidParameterError("channels: must be 1 (grayscale) or 3 (RGB), got 2.")
+
     settings.datasets_dir.mkdir(parents=True, exist_ok=True)
     upload_path = settings.datasets_dir / f".upload-{new_id()}.part"
     try:
@@ -82,6 +90,7 @@ async def upload_dataset(
         settings,
         upload_path,
         label=label,
+        filename=upload.filename,
         image_size=image_size,
         channels=channels,
     )
