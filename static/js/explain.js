@@ -108,7 +108,7 @@ export function explainConv(panel, column, nextColumn, h, w, c) {
   const reluValue = Math.max(0, z);
   const next = nextColumn && nextColumn.type === "relu" ? nextColumn : null;
 
-  panel.replaceChildren(
+  const children = [
     el("h3", { id: "explain-heading" }, `${column.layer.name}: output row ${h}, col ${w}, channel ${c}`),
     el("p", { class: "hint" },
       `The ${f}×${f} window starts at row ${rowStart}, col ${colStart} of the padded input (pad ${pad}, stride ${stride}). `,
@@ -132,7 +132,8 @@ export function explainConv(panel, column, nextColumn, h, w, c) {
         exact(reluValue),
         next ? ` (the API's ${next.layer.name} holds ${exact(next.view.get(h, w, c))})` : ""),
     ),
-  );
+  ];
+  panel.replaceChildren(...children.filter(Boolean));
   return { sum, z, agrees };
 }
 

@@ -1,12 +1,15 @@
 // Views over layer outputs and their drawing as viridis heatmaps on canvas.
 import { VIRIDIS_TABLE } from "./colormap.js";
 
-// Columns of the grid that a long vector (flatten, dense) is wrapped into.
-const VECTOR_COLUMNS = 16;
+// Columns of the grid that a vector (flatten, dense) is wrapped into: short ones stay a strip.
+function vectorColumns(n) {
+  if (n <= 32) return 1;
+  return n <= 256 ? 16 : 32;
+}
 
 // Wrap a decoded tensor of one example as a view with get(h, w, c).
 // Maps: shape (1, n_H, n_W, n_C) or (n_H, n_W, n_C). Vectors: (n_features, 1), (1, n_features) or
-// (n_features,), laid out row by row in a grid of VECTOR_COLUMNS columns so they fit on screen.
+// (n_features,), laid out row by row in a grid of vectorColumns(n) columns so they fit on screen.
 export function makeView({ shape, data }) {
   let dims = shape.slice();
   if (dims.length === 4 && dims[0] === 1) {
@@ -26,7 +29,7 @@ export function makeView({ shape, data }) {
   }
   if (dims.length === 1) {
     const n = dims[0];
-    const W = n <= 32 ? 1 : VECTOR_COLUMNS;
+    const W = vectorColumns(n);
     const H = Math.ceil(n / W);
     return {
       kind: "vector", n, H, W, C: 1, data,

@@ -262,10 +262,10 @@ function viewOf(column, variant) {
 
 function thumbSize(view) {
   if (view.kind === "vector") {
-    const cell = view.n <= 32 ? 10 : 4;
+    const cell = view.n <= 32 ? 10 : view.n <= 256 ? 4 : 3;
     return { width: view.W * cell, height: view.H * cell };
   }
-  const cell = 48 / Math.max(view.H, view.W);
+  const cell = 40 / Math.max(view.H, view.W);
   return { width: Math.round(view.W * cell), height: Math.round(view.H * cell) };
 }
 
@@ -339,7 +339,7 @@ function selectMap(column, channel, variant) {
   state.selected = { column, channel, variant };
   clampCursor();
   renderNetwork();
-  $("selected-map").focus({ preventScroll: true });
+  $("selected-map").focus();
 }
 
 function clampCursor() {

@@ -1,0 +1,177 @@
+"""The playground page in a real Chromium: classify, look inside the layers, explain cells."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from .conftest import png_bytes, screenshot
+
+pytestmark = pytest.mark.browser
+
+# A Fashion-MNIST test image that every reasonable model classifies with confidence (an ankle boot).
+TEST_INDEX = 0
+
+
+def _decode(tensor: dict) -> np.ndarray:
+    data = np.frombuffer(base64.b64decode(tensor["data"]), dtype="<f4")
+    return data.reshape(tensor["shape"])
+
+
+@pytest.fixture
+def test_png(tmp_path, fashion_test_images):
+    images, _, _ = fashion_test_images
+    path = tmp_path / f"fashion-test-{TEST_INDEX}.png"
+    path.write_bytes(png_bytes(images[TEST_INDEX]))
+    return path
+
+
+@pytest.fixture
+def inspection(live_server, test_png):
+    """What the API's inspect endpoint returns for the test image."""
+    with live_server.client() as client:
+        response = client.post(f"/api/models/{live_server.model_id}/inspect",
+                               files={"file": (test_png.name, test_png.read_bytes(), "image/png")})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _upload(desktop, live_server, path):
+    page = desktop.page
+    page.goto(f"/?model={live_server.model_id}")
+    page.wait_for_selector("#model-select:not([disabled])")
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("#predicted-class")
+    page.wait_for_selector(".layer-column[data-type='softmax']")
+    return page
+
+
+def _layer(inspection, layer_type):
+    return next(layer for layer in inspection["layers"] if layer["type"] == layer_type)
+
+
+def test_upload_shows_api_label(desktop, live_server, test_png):
+    with live_server.client() as client:
+        response = client.post(f"/api/models/{live_server.model_id}/predict",
+                               files={"file": (test_png.name, test_png.read_bytes(), "image/png")})
+    expected = response.json()["predictions"][0]
+
+    page = _upload(desktop, live_server, test_png)
+
+    assert page.text_content("#predicted-class") == expected["label"]
+    n_classes = len(response.json()["predictions"])
+    assert page.locator("#prediction-bars li").count() == n_classes
+    screenshot(page, "playground-desktop")
+    assert desktop.unexpected_errors() == []
+
+
+def test_heatmaps_for_every_layer(desktop, live_server, test_png, inspection):
+    page = _upload(desktop, live_server, test_png)
+
+    columns = page.locator(".layer-column")
+    assert columns.count() == len(inspection["layers"]) + 1  # the input comes first
+    for layer in inspection["layers"]:
+        column = page.locator(f".layer-column[data-layer='layer-{layer['index']}']")
+        shape = layer["output_shape"]
+        expected_maps = shape[2] if len(shape) == 3 else 1
+        assert column.locator("canvas").count() == expected_maps, layer["name"]
+    assert desktop.unexpected_errors() == []
+
+
+def test_conv_cell_sum_matches_api(desktop, live_server, test_png, inspection):
+    conv = _layer(inspection, "conv")
+    Z = _decode(conv["output"])  # (n_H, n_W, n_C)
+    h, w, c = 0, 0, min(2, Z.shape[2] - 1)
+    page = _upload(desktop, live_server, test_png)
+
+    page.click(f".layer-column[data-layer='layer-{conv['index']}'] .thumb[data-channel='{c}']")
+    canvas = page.locator("#selected-map")
+    box = canvas.bounding_box()
+    canvas.click(position={"x": (w + 0.5) * box["width"] / Z.shape[1],
+                           "y": (h + 0.5) * box["height"] / Z.shape[0]})
+    page.wait_for_selector("#explain-sum")
+
+    shown_z = float(page.get_attribute("#explain-z", "data-value"))
+    shown_sum = float(page.get_attribute("#explain-sum", "data-value"))
+    assert shown_z == float(Z[h, w, c])
+    assert shown_sum == pytest.approx(float(Z[h, w, c]), rel=1e-5, abs=1e-5)
+    assert page.get_attribute("#explain-check", "data-agree") == "true"
+
+    # The top-left window of a pad-1 conv has 2f - 1 padding cells in every input channel.
+    n_C_prev = _decode(conv["padded_input"]).shape[2]
+    padding_cells = page.locator("#explain-panel table.window td.pad").count()
+    assert padding_cells == (2 * conv["f"] - 1) * conv["pad"] * n_C_prev
+    screenshot(page, "playground-conv-cell")
+    assert desktop.unexpected_errors() == []
+
+
+def test_pool_cell_shows_winner(desktop, live_server, test_png, inspection):
+    pool = _layer(inspection, "maxpool")
+    pooled = _decode(pool["output"])  # (n_H, n_W, n_C)
+    c = 1
+    page = _upload(desktop, live_server, test_png)
+
+    # Keyboard only: choose the map, move the cursor to row 2, col 3 with arrow keys, press Enter.
+    page.focus(f".layer-column[data-layer='layer-{pool['index']}'] .thumb[data-channel='{c}']")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "selected-map"
+    for key in ["ArrowDown", "ArrowDown", "ArrowRight", "ArrowRight", "ArrowRight"]:
+        page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#explain-pool-result")
+
+    winners = page.locator("#explain-panel td.winner")
+    assert winners.count() == 1
+    shown = float(page.get_attribute("#explain-pool-result", "data-value"))
+    assert shown == float(pooled[2, 3, c])
+    assert "equals the window's maximum" in page.text_content("#explain-pool-check")
+    assert page.locator("#explain-mask").count() == 1
+    screenshot(page, "playground-pool-cell")
+    assert desktop.unexpected_errors() == []
+
+
+def test_padded_input_heatmap(desktop, live_server, test_png, inspection):
+    conv = _layer(inspection, "conv")
+    page = _upload(desktop, live_server, test_png)
+    column = page.locator(f".layer-column[data-layer='layer-{conv['index']}']")
+
+    column.get_by_role("button", name="Show padded input").click()
+    padded = page.locator(f".layer-column[data-layer='layer-{conv['index']}'] .thumb[data-variant='padded']")
+    assert padded.count() == _decode(conv["padded_input"]).shape[2]
+    padded.first.click()
+    assert "padded input" in page.text_content("#selected-caption")
+    assert desktop.unexpected_errors() == []
+
+
+def test_rejected_upload_shows_detail(desktop, live_server, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_bytes(b"these bytes are plain text, not a picture\n" * 4)
+    with live_server.client() as client:
+        response = client.post(f"/api/models/{live_server.model_id}/predict",
+                               files={"file": (fake.name, fake.read_bytes(), "image/png")})
+    assert response.status_code == 415
+    page = desktop.page
+    page.goto(f"/?model={live_server.model_id}")
+    page.wait_for_selector("#model-select:not([disabled])")
+
+    page.set_input_files("#file-input", str(fake))
+    page.wait_for_selector("#input-error:not([hidden])")
+
+    assert page.text_content("#input-error") == response.json()["detail"]
+    # Chromium logs the failed request itself as a console error; nothing else may appear.
+    assert desktop.unexpected_errors(allowed=("status of 415",)) == []
+
+
+def test_random_sample_classified(desktop, live_server):
+    page = desktop.page
+    page.goto(f"/?model={live_server.model_id}")
+    page.wait_for_selector("#model-select:not([disabled])")
+
+    page.click("#random-sample")
+    page.wait_for_selector("#predicted-class")
+
+    assert page.get_attribute("#sample-info", "data-label")
+    assert "true label" in page.text_content("#sample-info")
+    assert desktop.unexpected_errors() == []
