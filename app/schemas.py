@@ -83,6 +83,12 @@ class JobCreate(StrictModel):
     validation_fraction: float = Field(
         0.1, ge=0.0, le=0.5, description="Fraction of the training subset held out for validation."
     )
+    test_limit: int | None = Field(
+        None,
+        ge=1,
+        description="Number of test examples the trained model is evaluated on (a seeded random "
+        "subset); default: the whole test split.",
+    )
 
 
 class JobPublic(BaseModel):

@@ -92,8 +92,9 @@ class JobManager:
         self._recover_interrupted_jobs()
         self._thread = threading.Thread(target=self._dispatch, name="job-dispatcher", daemon=True)
         self._thread.start()
-        logger.info("Job manager started with at most %d concurrent jobs",
-                    self.settings.max_concurrent_jobs)
+        logger.info(
+            "Job manager started with at most %d concurrent jobs", self.settings.max_concurrent_jobs
+        )
 
     def stop(self) -> None:
         """Stop every worker, mark unfinished jobs failed and end the dispatcher thread."""
@@ -132,7 +133,9 @@ class JobManager:
 
     def list(self) -> list[dict[str, Any]]:
         """Return every job's public record, newest first."""
-        rows = db.fetch_all(self._db_path, "SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC")
+        rows = db.fetch_all(
+            self._db_path, "SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC"
+        )
         return [self._to_public(row) for row in rows]
 
     def cancel(self, job_id: str) -> dict[str, Any] | None:
@@ -352,22 +355,30 @@ class JobManager:
 
         if status == "succeeded":
             job.progress = 1.0
-            self._write_final(job.job_id, status, progress=1.0, epoch=job.epoch,
-                              model_id=message.get("model_id"))
-            logger.info("Job %s succeeded: model %s, test accuracy %s", job.job_id,
-                        message.get("model_id"), message.get("test_accuracy"))
+            self._write_final(
+                job.job_id, status, progress=1.0, epoch=job.epoch, model_id=message.get("model_id")
+            )
+            logger.info(
+                "Job %s succeeded: model %s, test accuracy %s",
+                job.job_id,
+                message.get("model_id"),
+                message.get("test_accuracy"),
+            )
         elif status == "cancelled":
             self._write_final(job.job_id, status, progress=job.progress, epoch=job.epoch)
             logger.info("Job %s cancelled", job.job_id)
         elif status == "diverged":
-            self._write_final(job.job_id, status, progress=job.progress, epoch=job.epoch,
-                              error=error)
+            self._write_final(
+                job.job_id, status, progress=job.progress, epoch=job.epoch, error=error
+            )
             logger.warning("Job %s diverged: %s", job.job_id, error)
         elif status == "failed":
-            self._write_final(job.job_id, status, progress=job.progress, epoch=job.epoch,
-                              error=error)
-            logger.error("Job %s failed: %s\n%s", job.job_id, error,
-                         message.get("traceback", "").rstrip())
+            self._write_final(
+                job.job_id, status, progress=job.progress, epoch=job.epoch, error=error
+            )
+            logger.error(
+                "Job %s failed: %s\n%s", job.job_id, error, message.get("traceback", "").rstrip()
+            )
         else:
             raise ValueError(f"worker of job {job.job_id} sent an unknown status {status!r}")
 
@@ -389,13 +400,19 @@ class JobManager:
             # of memory. A cancel request explains a kill that the dispatcher sent itself.
             if job.cancel_requested_at is not None:
                 self._write_final(job.job_id, "cancelled", progress=job.progress, epoch=job.epoch)
-                logger.info("Job %s cancelled (worker stopped with exit code %s)",
-                            job.job_id, job.process.exitcode)
+                logger.info(
+                    "Job %s cancelled (worker stopped with exit code %s)",
+                    job.job_id,
+                    job.process.exitcode,
+                )
             else:
-                error = (f"The worker process stopped unexpectedly with exit code "
-                         f"{job.process.exitcode}.")
-                self._write_final(job.job_id, "failed", progress=job.progress, epoch=job.epoch,
-                                  error=error)
+                error = (
+                    f"The worker process stopped unexpectedly with exit code "
+                    f"{job.process.exitcode}."
+                )
+                self._write_final(
+                    job.job_id, "failed", progress=job.progress, epoch=job.epoch, error=error
+                )
                 logger.error("Job %s failed: %s", job.job_id, error)
 
         job.process.close()
@@ -415,8 +432,13 @@ class JobManager:
                 job.process.kill()
                 job.process.join()
             if not job.finished:
-                self._write_final(job.job_id, "failed", progress=job.progress, epoch=job.epoch,
-                                  error=STOPPED_ERROR)
+                self._write_final(
+                    job.job_id,
+                    "failed",
+                    progress=job.progress,
+                    epoch=job.epoch,
+                    error=STOPPED_ERROR,
+                )
                 logger.warning("Job %s failed: the server stopped before it finished", job.job_id)
             job.connection.close()
             job.process.close()
@@ -439,20 +461,31 @@ class JobManager:
             history_json = db.to_json(job.history) if history else None
 
         if history_json is None:
-            db.execute(self._db_path,
-                       "UPDATE jobs SET progress = ?, epoch = ? WHERE id = ? AND status = 'running'",
-                       (progress, epoch, job.job_id))
+            db.execute(
+                self._db_path,
+                "UPDATE jobs SET progress = ?, epoch = ? WHERE id = ? AND status = 'running'",
+                (progress, epoch, job.job_id),
+            )
         else:
-            db.execute(self._db_path,
-                       "UPDATE jobs SET progress = ?, epoch = ?, history = ? "
-                       "WHERE id = ? AND status = 'running'",
-                       (progress, epoch, history_json, job.job_id))
+            db.execute(
+                self._db_path,
+                "UPDATE jobs SET progress = ?, epoch = ?, history = ? "
+                "WHERE id = ? AND status = 'running'",
+                (progress, epoch, history_json, job.job_id),
+            )
         job.last_write = time.monotonic()
         job.dirty = False
 
-    def _write_final(self, job_id: str, status: str, *, progress: float | None = None,
-                     epoch: int | None = None, model_id: str | None = None,
-                     error: str | None = None) -> None:
+    def _write_final(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        progress: float | None = None,
+        epoch: int | None = None,
+        model_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
         assert status in TERMINAL_STATUSES, status
         db.execute(
             self._db_path,

@@ -26,12 +26,24 @@ from typing import Any
 import numpy as np
 
 from app.core.config import Settings
+from app.services.datasets import load_training_dataset
+from app.services.models import ModelStore
+from cnn_core.datasets import compute_normalization, to_model_input, train_validation_split
+from cnn_core.network import Network
+from cnn_core.serialization import Model
+from cnn_core.training import (
+    DivergenceError,
+    TrainingCancelled,
+    TrainingHistory,
+    evaluate,
+    train,
+)
 
 # Seconds between two batch progress messages; epoch ends are always sent.
 PROGRESS_SEND_INTERVAL_S = 0.2
 # Added to the worker's nice value, so the server process wins the CPU when both need it and
 # /api/health keeps answering quickly during training.
-WORKER_NICE_INCREMENT = 10
+WORKER_NICE_INCREMENT = 5
 
 
 class ParentGone(Exception):
@@ -57,24 +69,28 @@ class _Reporter:
     def on_progress(self, progress: Any) -> None:
         """Forward a `cnn_core.training.Progress` as a progress or an epoch message."""
         if progress.epoch_end:
-            self.send({
-                "event": "epoch",
-                "epoch": progress.epoch,
-                "progress": _finite(progress.fraction),
-                "metrics": _epoch_entry(progress.epoch_metrics),
-            })
+            self.send(
+                {
+                    "event": "epoch",
+                    "epoch": progress.epoch,
+                    "progress": _finite(progress.fraction),
+                    "metrics": _epoch_entry(progress.epoch_metrics),
+                }
+            )
             return
 
         now = time.monotonic()
         if now - self._last_progress < PROGRESS_SEND_INTERVAL_S:
             return
         self._last_progress = now
-        self.send({
-            "event": "progress",
-            "epoch": progress.epoch,
-            "batch": progress.batch,
-            "progress": _finite(progress.fraction),
-        })
+        self.send(
+            {
+                "event": "progress",
+                "epoch": progress.epoch,
+                "batch": progress.batch,
+                "progress": _finite(progress.fraction),
+            }
+        )
 
 
 def run_job(
@@ -92,8 +108,6 @@ def run_job(
     `cancel_event` is a `multiprocessing.Event` of the spawn context. The outcome is always
     reported as one `finished` message unless the server is gone.
     """
-    from cnn_core.training import DivergenceError, TrainingCancelled
-
     reporter = _Reporter(connection)
     try:
         _lower_priority()
@@ -108,12 +122,15 @@ def run_job(
         error = " ".join(str(exc).split())
         _send_final(reporter, {"event": "finished", "status": "diverged", "error": error})
     except Exception as exc:
-        _send_final(reporter, {
-            "event": "finished",
-            "status": "failed",
-            "error": _one_line(exc),
-            "traceback": traceback.format_exc(),
-        })
+        _send_final(
+            reporter,
+            {
+                "event": "finished",
+                "status": "failed",
+                "error": _one_line(exc),
+                "traceback": traceback.format_exc(),
+            },
+        )
     finally:
         connection.close()
 
@@ -126,31 +143,28 @@ def train_job(
     cancel_event: Any,
 ) -> dict[str, Any]:
     """Load the data, train, evaluate and store the model; return its id and test accuracy."""
-    from cnn_core.datasets.normalization import compute_normalization, to_model_input
-    from cnn_core.network import Network
-    from cnn_core.serialization import Model
-    from cnn_core.training import TrainingCancelled, TrainingHistory, evaluate, train
-
-    from app.services.datasets import load_training_dataset
-    from app.services.models import ModelStore
 
     data = load_training_dataset(settings, params["dataset"])
-    train_index, val_index = split_indices(
-        len(data.y_train), params["train_limit"], params["validation_fraction"], params["seed"]
+    subset = np.random.default_rng(params["seed"]).permutation(len(data.y_train))
+    subset = np.sort(subset[: params["train_limit"]])
+    images, labels, val_images, val_labels = train_validation_split(
+        data.X_train[subset],
+        data.y_train[subset],
+        validation_fraction=params["validation_fraction"],
+        seed=params["seed"],
     )
-    normalization = compute_normalization(data.X_train[train_index])
-    X_train = to_model_input(data.X_train[train_index], normalization)
-    y_train = data.y_train[train_index]
+    normalization = compute_normalization(images)
+    X_train = to_model_input(images, normalization)
     X_val = y_val = None
-    if len(val_index):
-        X_val = to_model_input(data.X_train[val_index], normalization)
-        y_val = data.y_train[val_index]
+    if len(val_labels):
+        X_val = to_model_input(val_images, normalization)
+        y_val = val_labels
 
     network = Network(params["layers"], params["input_shape"], seed=params["seed"])
     history = train(
         network,
         X_train,
-        y_train,
+        labels,
         X_val=X_val,
         y_val=y_val,
         epochs=params["epochs"],
@@ -162,7 +176,12 @@ def train_job(
         cancel_event=cancel_event,
     )
 
-    result = evaluate(network, to_model_input(data.X_test, normalization), data.y_test)
+    X_test, y_test = data.X_test, data.y_test
+    if params.get("test_limit") is not None:
+        test_subset = np.random.default_rng(params["seed"]).permutation(len(y_test))
+        test_subset = np.sort(test_subset[: params["test_limit"]])
+        X_test, y_test = X_test[test_subset], y_test[test_subset]
+    result = evaluate(network, to_model_input(X_test, normalization), y_test)
     # A cancel request that arrives after the last batch still wins over storing the model.
     if cancel_event.is_set():
         raise TrainingCancelled("training cancelled before the model was saved", TrainingHistory())
@@ -172,10 +191,19 @@ def train_job(
         "name": name,
         "dataset": params["dataset"],
         "preset": params["preset"],
-        "training": {key: params[key] for key in (
-            "epochs", "batch_size", "optimizer", "learning_rate", "seed", "train_limit",
-            "validation_fraction",
-        )},
+        "training": {
+            key: params[key]
+            for key in (
+                "epochs",
+                "batch_size",
+                "optimizer",
+                "learning_rate",
+                "seed",
+                "train_limit",
+                "validation_fraction",
+                "test_limit",
+            )
+        },
         "history": [_epoch_entry(metrics) for metrics in history.epochs],
         "test_accuracy": test_accuracy,
         "test_loss": _finite(result.loss),
@@ -186,28 +214,13 @@ def train_job(
         name=name,
         dataset=params["dataset"],
         preset=params["preset"],
-        metrics={"test_accuracy": test_accuracy, "test_loss": _finite(result.loss)},
+        metrics={
+            "test_accuracy": test_accuracy,
+            "test_loss": _finite(result.loss),
+            "test_examples": len(y_test),
+        },
     )
     return {"model_id": model_id, "test_accuracy": test_accuracy}
-
-
-def split_indices(
-    n_examples: int, train_limit: int, validation_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a seeded subset of `train_limit` examples and split it into training and validation.
-
-    Returns two int arrays of indices into the training set, `(n_train,)` and `(n_val,)`, with
-    `n_val = floor(train_limit * validation_fraction)`. The same arguments give the same split.
-    """
-    if not 1 <= train_limit <= n_examples:
-        raise ValueError(f"train_limit must be in [1, {n_examples}]; got {train_limit!r}")
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction!r}")
-
-    rng = np.random.default_rng(seed)
-    subset = rng.permutation(n_examples)[:train_limit]
-    n_val = int(math.floor(train_limit * validation_fraction))
-    return np.sort(subset[n_val:]), np.sort(subset[:n_val])
 
 
 def _lower_priority() -> None:
