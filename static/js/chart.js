@@ -5,7 +5,6 @@
 export const SERIES_STYLES = {
   train: { color: "#0072B2", dash: [] },
   validation: { color: "#D55E00", dash: [6, 4] },
-  running: { color: "#56B4E9", dash: [2, 3], dots: false },
 };
 
 // Round a step up to 1, 2 or 5 times a power of ten, so tick labels stay short.
@@ -124,7 +123,7 @@ export class LineChart {
       context.stroke();
       context.setLineDash([]);
       context.fillStyle = style.color;
-      for (const [px, py] of style.dots === false ? [] : points) {
+      for (const [px, py] of points) {
         context.beginPath();
         context.arc(x(px), y(py), 3, 0, 2 * Math.PI);
         context.fill();

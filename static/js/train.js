@@ -31,7 +31,6 @@ const state = {
   source: null,
   pollTimer: null,
   startedAt: null,
-  running: [], // [x, loss, accuracy] running means sent with progress events, when present
 };
 
 const lossChart = new LineChart($("loss-chart"), { yLabel: "loss", xLabel: "epoch" });
@@ -289,7 +288,6 @@ async function startJob(event) {
 
 function follow(jobId) {
   stopFollowing();
-  state.running = [];
   state.startedAt = Date.now();
   state.job = { id: jobId, status: "queued", progress: 0, history: [] };
   $("job-result").hidden = true;
@@ -298,42 +296,32 @@ function follow(jobId) {
   applySnapshot(state.job);
 
   // Server-Sent Events carry each change of the job; polling takes over if the stream fails.
+  // `status` events hold the whole job, `epoch` events one history entry and `progress` events
+  // the progress fraction, epoch and ETA.
   const source = new EventSource(`/api/jobs/${encodeURIComponent(jobId)}/events`);
   state.source = source;
-  const onEvent = (message) => {
-    let data;
-    try {
-      data = JSON.parse(message.data);
-    } catch {
-      return;
-    }
-    handleEvent(jobId, data);
-  };
-  source.addEventListener("message", onEvent);
-  for (const name of ["job", "progress", "epoch", "status", "end"]) {
-    source.addEventListener(name, onEvent);
-  }
+  const listen = (name, handle) => source.addEventListener(name, (message) => {
+    if (state.source !== source || !state.job || state.job.id !== jobId) return;
+    handle(JSON.parse(message.data));
+  });
+  listen("status", (job) => applySnapshot(job));
+  listen("epoch", (entry) => {
+    const { id, ...metrics } = entry;
+    const history = (state.job.history || []).filter((item) => item.epoch !== metrics.epoch);
+    applySnapshot({ ...state.job, history: [...history, metrics].sort((a, b) => a.epoch - b.epoch) });
+  });
+  listen("progress", (update) => {
+    const { id, ...fields } = update;
+    applySnapshot({ ...state.job, ...fields });
+  });
+  // The server ends the stream after the final status; the browser then reports an error
+  // and would reconnect, so the stream is closed here and polling covers a lost connection.
   source.addEventListener("error", () => {
     if (state.source !== source) return;
     source.close();
     state.source = null;
     if (isActive()) poll(jobId);
   });
-}
-
-function handleEvent(jobId, data) {
-  if (!state.job || state.job.id !== jobId) return;
-  const job = data.job && typeof data.job === "object" ? data.job : data;
-  const progress = typeof job.progress === "number" ? job.progress : state.job.progress;
-  // Running means within the current epoch, when the stream sends them, give the curve a
-  // point per report instead of one per epoch.
-  const loss = job.loss ?? job.running_loss;
-  const accuracy = job.accuracy ?? job.running_accuracy;
-  if (typeof loss === "number") {
-    const epochs = job.epochs ?? state.job.epochs ?? 1;
-    state.running.push([progress * epochs, loss, typeof accuracy === "number" ? accuracy : NaN]);
-  }
-  applySnapshot({ ...state.job, ...job, history: job.history ?? state.job.history });
 }
 
 function poll(jobId) {
@@ -398,15 +386,12 @@ function drawCharts(job) {
   const history = job.history || [];
   const epochs = Math.max(job.epochs || 1, history.length);
   const series = (key) => history.map((entry, index) => [entry.epoch ?? index + 1, entry[key]]);
-  const running = (column) => state.running.map((point) => [point[0], point[column]]);
 
   lossChart.setData([
-    ...(state.running.length ? [{ name: "training (running)", style: "running", points: running(1) }] : []),
     { name: "training", style: "train", points: series("train_loss") },
     { name: "validation", style: "validation", points: series("val_loss") },
   ], epochs);
   accuracyChart.setData([
-    ...(state.running.length ? [{ name: "training (running)", style: "running", points: running(2) }] : []),
     { name: "training", style: "train", points: series("train_accuracy") },
     { name: "validation", style: "validation", points: series("val_accuracy") },
   ], epochs);

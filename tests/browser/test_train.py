@@ -1,0 +1,84 @@
+"""The training page in a real Chromium: shape checks, a short job followed live, its results."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+FINAL = "['succeeded', 'failed', 'diverged', 'cancelled'].includes(" \
+        "document.getElementById('job-status').dataset.status)"
+
+
+def _open(desktop):
+    page = desktop.page
+    page.goto("/train")
+    page.wait_for_selector("#layers-body tr")
+    page.wait_for_function("document.getElementById('dataset-select').value === 'fashion-mnist'")
+    return page
+
+
+def test_shapes_checked_before_start(desktop):
+    page = _open(desktop)
+    assert "Every layer fits" in page.text_content("#spec-status")
+    assert page.text_content("#layers-body tr[data-index='0'] .shape-cell") == "(28, 28, 16)"
+
+    # A 30×30 window does not fit the 28×28 input even with pad 1.
+    page.fill("#layers-body tr[data-index='0'] input[aria-label='Layer 0 f']", "31")
+
+    assert "larger than the padded input" in page.text_content("#layers-body tr[data-index='0']")
+    assert page.is_disabled("#start-job")
+    assert page.input_value("#preset-select") == ""
+    assert desktop.unexpected_errors() == []
+
+
+@pytest.mark.slow
+def test_short_job_streams_and_finishes(desktop, live_server):
+    page = _open(desktop)
+    page.select_option("#preset-select", "tiny")
+    page.fill("#epochs", "1")
+    page.fill("#train-limit", "400")
+    page.fill("#batch-size", "32")
+    assert page.get_attribute("#loss-chart", "data-points") == "0"
+
+    page.click("#start-job")
+    page.wait_for_function(FINAL, timeout=180_000)
+
+    assert page.get_attribute("#job-status", "data-status") == "succeeded"
+    # One epoch gives one training and one validation point on the loss chart.
+    assert page.get_attribute("#loss-chart", "data-points") == "2"
+    assert page.eval_on_selector("#job-progress", "element => element.value") == 1
+    assert page.is_hidden("#cancel-job")
+    page.wait_for_selector("#confusion-table")
+    assert "Test accuracy" in page.text_content("#test-accuracy")
+    model_href = page.get_attribute("#open-model", "href")
+    with live_server.client() as client:
+        job = client.get("/api/jobs").json()[0]
+    assert model_href == f"/?model={job['model_id']}"
+
+    page.locator("#confusion-table button").first.click()
+    page.wait_for_selector("#examples img")
+    assert page.locator("#examples img").count() >= 1
+    screenshot(page, "train-finished")
+    assert desktop.unexpected_errors() == []
+
+
+def test_rejected_dataset_upload_shows_detail(desktop, live_server, tmp_path):
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(b"PK\x03\x04 this is not really a zip archive")
+    with live_server.client() as client:
+        response = client.post("/api/datasets",
+                               files={"file": (archive.name, archive.read_bytes(), "application/zip")})
+    assert 400 <= response.status_code < 500
+    page = _open(desktop)
+
+    page.click("#dataset-upload-box summary")
+    page.set_input_files("#dataset-file", str(archive))
+    page.click("#dataset-upload")
+    page.wait_for_selector("#dataset-error:not([hidden])")
+
+    assert page.text_content("#dataset-error") == response.json()["detail"]
+    status = f"status of {response.status_code}"
+    assert desktop.unexpected_errors(allowed=(status,)) == []
