@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from threadpoolctl import threadpool_limits
 
 from app.api.routes import datasets, health, jobs, models, pages, presets, samples
 from app.core.config import VERSION, Settings, get_settings
@@ -75,6 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
 
+    # NOTE: this limit is process-wide, so it also applies to NumPy calls outside the app when
+    # the app runs inside another program (tests); it is lifted again at shutdown.
+    blas_limits = threadpool_limits(limits=settings.blas_threads, user_api="blas")
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     init_db(settings.db_path)
     store = ModelStore(settings)
@@ -87,6 +92,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.inference.close()
+        blas_limits.restore_original_limits()
         logger.info("CNN Playground stopped")
 
 

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         4, ge=1, description="Threads that run predict and inspect requests."
     )
+    blas_threads: int = Field(
+        1,
+        ge=1,
+        description="Threads each BLAS call (NumPy matrix product) may use in the server "
+        "process. Requests already run in parallel on `inference_threads`, and more BLAS "
+        "threads on top of them oversubscribe the cores.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -6,14 +6,11 @@ The engine's NumPy work runs in a thread pool so the event loop keeps serving ot
 from __future__ import annotations
 
 import asyncio
-import copy
+import json
 import logging
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -27,7 +24,7 @@ from app.services.errors import (
     TooLargeError,
     UnsupportedMediaError,
 )
-from app.services.models import CACHE_SIZE, ModelStore
+from app.services.models import ModelStore
 from app.services.tensors import encode_tensor
 from cnn_core.datasets.errors import (
     CorruptImageError,
@@ -38,7 +35,6 @@ from cnn_core.datasets.errors import (
 )
 from cnn_core.datasets.images import decode_image, preprocess
 from cnn_core.functional import softmax
-from cnn_core.network import Network
 from cnn_core.serialization import Model
 
 logger = logging.getLogger(__name__)
@@ -59,28 +55,31 @@ class InferenceService:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_threads, thread_name_prefix="inference"
         )
-        self._local = threading.local()
 
     def close(self) -> None:
         """Wait for running requests and stop the threads."""
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def predict(self, model_id: str, data: bytes) -> dict[str, Any]:
-        """Classify the image in ``data``: every class of the model, most likely first."""
-        return await self._run(partial(self.predict_sync, model_id, data))
+    async def predict_json(self, model_id: str, data: bytes) -> bytes:
+        """Classify the image in ``data`` and return the JSON body of ``predict_sync``'s result."""
+        return await self._run(lambda: to_json_bytes(self.predict_sync(model_id, data)))
 
-    async def inspect(
+    async def inspect_json(
         self, model_id: str, data: bytes, layers: Sequence[str] | None = None
-    ) -> dict[str, Any]:
-        """Classify ``data`` and return the tensors every selected layer computed."""
-        return await self._run(partial(self.inspect_sync, model_id, data, layers))
+    ) -> bytes:
+        """Inspect the image in ``data`` and return the JSON body of ``inspect_sync``'s result.
+
+        The JSON of every layer's tensors can take megabytes, so it is built in the thread pool
+        too, not on the event loop.
+        """
+        return await self._run(lambda: to_json_bytes(self.inspect_sync(model_id, data, layers)))
 
     def predict_sync(self, model_id: str, data: bytes) -> dict[str, Any]:
         """Blocking form of ``predict``."""
         model = self.store.load(model_id)
         X = self.prepare_input(model, data)
 
-        probs = self._network_for(model_id, model).predict_proba(X)[:, 0]
+        probs = model.network.predict_proba(X)[:, 0]
         return {"model_id": model_id, "predictions": rank_predictions(probs, model.classes)}
 
     def inspect_sync(
@@ -91,7 +90,9 @@ class InferenceService:
         selected = select_layers(model, layers)
         X = self.prepare_input(model, data)
 
-        network = self._network_for(model_id, model)
+        # Network.forward builds the trace from local values, so requests may share one network.
+        # The caches it leaves on the layers for backward are dropped at once.
+        network = model.network
         Z, trace = network.forward(X, trace=True)
         network.clear_cache()
         last = trace[-1]
@@ -112,29 +113,14 @@ class InferenceService:
         except ImageError as exc:
             raise image_error_to_service_error(exc) from exc
 
-    def _network_for(self, model_id: str, model: Model) -> Network:
-        # NOTE: layers keep their forward caches on themselves, so one Network must never run in
-        # two threads at once. Each inference thread runs its own copy of the stored network.
-        replicas: OrderedDict[str, tuple[Model, Network]] | None = getattr(
-            self._local, "replicas", None
-        )
-        if replicas is None:
-            replicas = self._local.replicas = OrderedDict()
-
-        cached = replicas.get(model_id)
-        if cached is not None and cached[0] is model:
-            replicas.move_to_end(model_id)
-            return cached[1]
-
-        network = copy.deepcopy(model.network)
-        replicas[model_id] = (model, network)
-        while len(replicas) > CACHE_SIZE:
-            replicas.popitem(last=False)
-        return network
-
     async def _run(self, function: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, function)
+
+
+def to_json_bytes(payload: dict[str, Any]) -> bytes:
+    """Encode a response body as compact UTF-8 JSON; NaN and infinity raise ``ValueError``."""
+    return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
 
 
 def decode_upload(data: bytes, max_pixels: int) -> Image.Image:

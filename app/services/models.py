@@ -78,6 +78,7 @@ class ModelStore:
         self._db_path = settings.db_path
         self._models_dir = settings.models_dir
         self._cache: OrderedDict[str, Model] = OrderedDict()
+        self._load_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
         db.init_db(self._db_path)
@@ -146,28 +147,47 @@ class ModelStore:
     def load(self, model_id: str) -> Model:
         """Return the loaded model, reading its file on first use.
 
-        Models are immutable once saved, so a cached copy never goes stale.
+        Models are immutable once saved, so a cached copy never goes stale. Concurrent first
+        uses of one model wait for a single read of its file.
         """
         with self._lock:
-            model = self._cache.get(model_id)
+            model = self._cached(model_id)
             if model is not None:
-                self._cache.move_to_end(model_id)
                 return model
+            load_lock = self._load_locks.setdefault(model_id, threading.Lock())
 
+        try:
+            with load_lock:
+                with self._lock:
+                    model = self._cached(model_id)
+                if model is None:
+                    model = self._read(model_id)
+        finally:
+            with self._lock:
+                self._load_locks.pop(model_id, None)
+
+        with self._lock:
+            self._cache[model_id] = model
+            self._cache.move_to_end(model_id)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return model
+
+    def _cached(self, model_id: str) -> Model | None:
+        model = self._cache.get(model_id)
+        if model is not None:
+            self._cache.move_to_end(model_id)
+        return model
+
+    def _read(self, model_id: str) -> Model:
         path = self.weights_path(model_id)
         try:
-            model = load_model(path)
+            return load_model(path)
         except ModelFileError as exc:
             logger.error("Model %s cannot be loaded from %s: %s", model_id, path, exc)
             raise ConflictError(
                 f"The weights file of model {model_id!r} is damaged and cannot be loaded."
             ) from exc
-
-        with self._lock:
-            self._cache[model_id] = model
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return model
 
     def add(
         self,

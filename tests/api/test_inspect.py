@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
+from app.services.inference import InferenceService
 from app.services.models import ModelStore
 from app.services.tensors import decode_tensor
 from cnn_core.datasets import decode_image, preprocess
@@ -244,3 +247,20 @@ def test_non_conv_layers_omit_conv_keys(client: TestClient, inspect_model, pictu
     assert set(relu) == {"index", "name", "type", "output_shape", "output"}
     for layer in body["layers"]:
         assert layer["output"]["dtype"] == "float32"
+
+
+def test_concurrent_inspect_isolated(api_settings: Settings, inspect_model) -> None:
+    """Requests sharing one network in several threads each get their own image's numbers."""
+    model_id, model = inspect_model
+    service = InferenceService(ModelStore(api_settings), api_settings)
+    rng = np.random.default_rng(11)
+    uploads = [encode_png(rng.integers(0, 256, (20, 18, 3), dtype=np.uint8)) for _ in range(8)]
+    expected = [service.inspect_sync(model_id, data) for data in uploads]
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for _ in range(5):
+                results = list(pool.map(lambda data: service.inspect_sync(model_id, data), uploads))
+                assert results == expected
+    finally:
+        service.close()

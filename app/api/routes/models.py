@@ -32,6 +32,12 @@ IMAGE_BODY = multipart_request_body(
 )
 
 
+class EncodedJSONResponse(Response):
+    """A response whose JSON body was already encoded off the event loop."""
+
+    media_type = "application/json"
+
+
 async def _read_image(request: Request, max_bytes: int) -> bytes:
     buffer = io.BytesIO()
     await receive_file(request, field="file", max_bytes=max_bytes, sink=buffer)
@@ -99,11 +105,11 @@ async def predict_image(
     store: ModelStoreDep,
     inference: InferenceDep,
     settings: SettingsDep,
-) -> dict:
+) -> Response:
     """Classify the image in the multipart field `file`: every class, most likely first."""
     await run_in_threadpool(store.get, model_id)
     data = await _read_image(request, settings.max_upload_bytes)
-    return await inference.predict(model_id, data)
+    return EncodedJSONResponse(await inference.predict_json(model_id, data))
 
 
 @router.post(
@@ -128,7 +134,7 @@ async def inspect_image(
             examples=["conv1,pool1"],
         ),
     ] = None,
-) -> dict:
+) -> Response:
     """Classify the image in `file` and return the exact numbers each layer computed.
 
     Conv layers add `padded_input`, `weights`, `bias`, `f`, `stride` and `pad`; pooling layers
@@ -136,4 +142,4 @@ async def inspect_image(
     """
     await run_in_threadpool(store.get, model_id)
     data = await _read_image(request, settings.max_upload_bytes)
-    return await inference.inspect(model_id, data, layers)
+    return EncodedJSONResponse(await inference.inspect_json(model_id, data, layers))
