@@ -7,6 +7,7 @@ conv weights ``(f, f, n_C_prev, n_C)``, dense activations ``(n_features, m)``, d
 never modify their arguments.
 """
 
+from ._parallel import get_num_threads, set_num_threads
 from .activations import relu, relu_backward, sigmoid, sigmoid_backward
 from .conv import ConvCache, conv_backward, conv_forward, conv_output_size
 from .dense import LinearCache, linear_backward, linear_forward
@@ -31,6 +32,7 @@ __all__ = [
     "conv_forward",
     "conv_output_size",
     "flatten",
+    "get_num_threads",
     "linear_backward",
     "linear_forward",
     "pool_backward",
@@ -39,6 +41,7 @@ __all__ = [
     "pool_winner_mask",
     "relu",
     "relu_backward",
+    "set_num_threads",
     "sigmoid",
     "sigmoid_backward",
     "softmax",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ._parallel import for_each_batch_range
 from ._validation import as_float_array, check_int, check_ndim, check_shape, check_window_fits
 from .padding import unpad, zero_pad
 
@@ -136,13 +137,17 @@ def conv_backward(dZ: np.ndarray, cache: ConvCache) -> tuple[np.ndarray, np.ndar
     # (m * n_H * n_W, n_C_prev) block, whose strided adds into dA_pad run about twice as fast as
     # adds from the columns of a single (m * n_H * n_W, f * f * n_C_prev) product.
     W_per_offset = W.reshape(f * f, n_C_prev, n_C).transpose(0, 2, 1)
-    d_blocks = np.matmul(dZ_rows, W_per_offset)
-    dA_pad = np.zeros(cache.A_pad.shape, dtype=d_blocks.dtype)
-    for k in range(f * f):
-        i, j = divmod(k, f)
-        rows, columns = _window_rows(i, n_H, stride), _window_rows(j, n_W, stride)
-        dA_pad[:, rows, columns, :] += d_blocks[k].reshape(m, n_H, n_W, n_C_prev)
+    d_blocks = np.matmul(dZ_rows, W_per_offset).reshape(f * f, m, n_H, n_W, n_C_prev)
+    dA_pad = np.empty(cache.A_pad.shape, dtype=d_blocks.dtype)
 
+    def add_blocks(examples: slice) -> None:
+        dA_pad[examples] = 0
+        for k in range(f * f):
+            i, j = divmod(k, f)
+            rows, columns = _window_rows(i, n_H, stride), _window_rows(j, n_W, stride)
+            dA_pad[examples, rows, columns, :] += d_blocks[k, examples]
+
+    for_each_batch_range(add_blocks, m, dA_pad.size)
     dA_prev = unpad(dA_pad, pad)
     return dA_prev, dW, db
 
@@ -162,4 +167,11 @@ def _im2col(A_pad: np.ndarray, f: int, stride: int, n_H: int, n_W: int) -> np.nd
     windows = sliding_window_view(A_pad, (f, f), axis=(1, 2))
     windows = windows[:, : stride * (n_H - 1) + 1 : stride, : stride * (n_W - 1) + 1 : stride]
     # windows: (m, n_H, n_W, n_C_prev, f, f); move the channel axis last to match W's layout.
-    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(m * n_H * n_W, f * f * n_C_prev)
+    windows = windows.transpose(0, 1, 2, 4, 5, 3)
+    cols = np.empty((m, n_H, n_W, f, f, n_C_prev), dtype=A_pad.dtype)
+
+    def copy_windows(examples: slice) -> None:
+        cols[examples] = windows[examples]
+
+    for_each_batch_range(copy_windows, m, cols.size)
+    return cols.reshape(m * n_H * n_W, f * f * n_C_prev)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._parallel import for_each_batch_range
 from ._validation import as_float_array, check_int, check_ndim, check_shape, check_window_fits
 
 POOL_MODES = ("max", "average")
@@ -85,18 +86,26 @@ def pool_forward(
     check_window_fits(f, n_H_prev, n_W_prev, "input")
     n_H = pool_output_size(n_H_prev, f, stride)
     n_W = pool_output_size(n_W_prev, f, stride)
-    covered_rows = A_prev[:, : stride * (n_H - 1) + f]
-
+    m, n_C = A_prev.shape[0], A_prev.shape[3]
+    n_rows = stride * (n_H - 1) + f
     if mode == "max":
         reduce = np.maximum
     elif mode == "average":
         reduce = np.add
     else:
         raise AssertionError(f"unhandled pooling mode {mode!r}")
-    row_pooled = _reduce_offsets(reduce, covered_rows, f, stride, n_W, axis=2)
-    A = _reduce_offsets(reduce, row_pooled, f, stride, n_H, axis=1)
-    if mode == "average":
-        A /= f * f
+
+    row_pooled = np.empty((m, n_rows, n_W, n_C), dtype=A_prev.dtype)
+    A = np.empty((m, n_H, n_W, n_C), dtype=A_prev.dtype)
+
+    def pool_examples(examples: slice) -> None:
+        covered = A_prev[examples, :n_rows]
+        _reduce_offsets(reduce, covered, f, stride, axis=2, out=row_pooled[examples])
+        _reduce_offsets(reduce, row_pooled[examples], f, stride, axis=1, out=A[examples])
+        if mode == "average":
+            A[examples] /= f * f
+
+    for_each_batch_range(pool_examples, m, A_prev.size)
 
     cache = PoolCache(A_prev=A_prev, A=A, row_pooled=row_pooled, f=f, stride=stride, mode=mode)
     return A, cache
@@ -164,13 +173,13 @@ def _along(axis: int, index: slice) -> tuple:
 
 
 def _reduce_offsets(
-    reduce: np.ufunc, X: np.ndarray, f: int, stride: int, n_out: int, axis: int
-) -> np.ndarray:
-    """Reduce ``X`` with ``reduce`` over the f offsets of every window along ``axis``."""
-    result = X[_along(axis, _offset_slice(0, n_out, stride))].copy()
+    reduce: np.ufunc, X: np.ndarray, f: int, stride: int, axis: int, out: np.ndarray
+) -> None:
+    """Store in ``out`` the reduction of ``X`` with ``reduce`` over the f offsets along ``axis``."""
+    n_out = out.shape[axis]
+    np.copyto(out, X[_along(axis, _offset_slice(0, n_out, stride))])
     for offset in range(1, f):
-        reduce(result, X[_along(axis, _offset_slice(offset, n_out, stride))], out=result)
-    return result
+        reduce(out, X[_along(axis, _offset_slice(offset, n_out, stride))], out=out)
 
 
 def _route_to_first_max(
@@ -205,30 +214,39 @@ def _max_pool_backward(dA: np.ndarray, cache: PoolCache) -> np.ndarray:
     # first row whose row maximum equals the window maximum, then within that row to the first
     # column holding that value. Together these pick the first maximum in row-major order.
     f, stride, row_pooled = cache.f, cache.stride, cache.row_pooled
+    n_rows = row_pooled.shape[1]
     dtype = np.result_type(dA, cache.A_prev)
+    dA_prev = np.empty(cache.A_prev.shape, dtype=dtype)
 
-    d_row_pooled = np.zeros(row_pooled.shape, dtype=dtype)
-    _route_to_first_max(dA, cache.A, row_pooled, d_row_pooled, f, stride, axis=1)
+    def route_examples(examples: slice) -> None:
+        rows_max = row_pooled[examples]
+        d_rows_max = np.zeros(rows_max.shape, dtype=dtype)
+        _route_to_first_max(dA[examples], cache.A[examples], rows_max, d_rows_max, f, stride, 1)
+        dA_prev[examples] = 0
+        covered_input = cache.A_prev[examples, :n_rows]
+        covered = dA_prev[examples, :n_rows]
+        _route_to_first_max(d_rows_max, rows_max, covered_input, covered, f, stride, 2)
 
-    dA_prev = np.zeros(cache.A_prev.shape, dtype=dtype)
-    covered = dA_prev[:, : row_pooled.shape[1]]
-    covered_input = cache.A_prev[:, : row_pooled.shape[1]]
-    _route_to_first_max(d_row_pooled, row_pooled, covered_input, covered, f, stride, axis=2)
+    for_each_batch_range(route_examples, dA_prev.shape[0], dA_prev.size)
     return dA_prev
 
 
 def _average_pool_backward(dA: np.ndarray, cache: PoolCache) -> np.ndarray:
     f, stride, row_pooled = cache.f, cache.stride, cache.row_pooled
     n_H, n_W = cache.A.shape[1:3]
+    n_rows = row_pooled.shape[1]
     dtype = np.result_type(dA, cache.A_prev)
+    dA_prev = np.empty(cache.A_prev.shape, dtype=dtype)
 
-    d_row_pooled = np.zeros(row_pooled.shape, dtype=dtype)
-    share = dA / (f * f)
-    for i in range(f):
-        d_row_pooled[:, _offset_slice(i, n_H, stride)] += share
+    def spread_examples(examples: slice) -> None:
+        d_row_pooled = np.zeros(row_pooled[examples].shape, dtype=dtype)
+        share = dA[examples] / (f * f)
+        for i in range(f):
+            d_row_pooled[:, _offset_slice(i, n_H, stride)] += share
+        dA_prev[examples] = 0
+        covered = dA_prev[examples, :n_rows]
+        for j in range(f):
+            covered[:, :, _offset_slice(j, n_W, stride)] += d_row_pooled
 
-    dA_prev = np.zeros(cache.A_prev.shape, dtype=dtype)
-    covered = dA_prev[:, : row_pooled.shape[1]]
-    for j in range(f):
-        covered[:, :, _offset_slice(j, n_W, stride)] += d_row_pooled
+    for_each_batch_range(spread_examples, dA_prev.shape[0], dA_prev.size)
     return dA_prev
