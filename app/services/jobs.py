@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import threading
 import time
 import uuid
@@ -81,6 +82,7 @@ class JobManager:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake_reader, self._wake_writer = self._context.Pipe(duplex=False)
+        self._worker_threads = worker_thread_count(settings.max_concurrent_jobs)
 
     # Lifecycle.
 
@@ -275,7 +277,15 @@ class JobManager:
             cancel_event = self._context.Event()
             process = self._context.Process(
                 target=run_job,
-                args=(job_id, name, params, self.settings, writer, cancel_event),
+                args=(
+                    job_id,
+                    name,
+                    params,
+                    self.settings,
+                    writer,
+                    cancel_event,
+                    self._worker_threads,
+                ),
                 name=f"job-{job_id}",
                 daemon=True,
             )
@@ -494,6 +504,18 @@ class JobManager:
             "WHERE id = ? AND status IN ('queued', 'running')",
             (status, progress, epoch, model_id, error, db.utc_now(), job_id),
         )
+
+
+def worker_thread_count(max_concurrent_jobs: int) -> int:
+    """Return the BLAS threads each worker gets: the usable cores but one, shared by the jobs.
+
+    The core left over keeps the server answering while jobs train; one thread is the minimum.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # platforms without CPU affinity, such as macOS
+        cores = os.cpu_count() or 1
+    return max(1, (cores - 1) // max_concurrent_jobs)
 
 
 def _clamp_progress(value: Any) -> float:

@@ -23,21 +23,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-import numpy as np
-
 from app.core.config import Settings
-from app.services.datasets import load_training_dataset
-from app.services.models import ModelStore
-from cnn_core.datasets import compute_normalization, to_model_input, train_validation_split
-from cnn_core.network import Network
-from cnn_core.serialization import Model
-from cnn_core.training import (
-    DivergenceError,
-    TrainingCancelled,
-    TrainingHistory,
-    evaluate,
-    train,
-)
 
 # Seconds between two batch progress messages; epoch ends are always sent.
 PROGRESS_SEND_INTERVAL_S = 0.2
@@ -100,14 +86,20 @@ def run_job(
     settings: Settings,
     connection: Connection,
     cancel_event: Any,
+    threads: int = 1,
 ) -> None:
     """Train the job `job_id` with validated `params`; the entry point of the worker process.
 
-    `name` becomes the name of the stored model.
+    `name` becomes the name of the stored model and `threads` the number of BLAS threads.
 
     `cancel_event` is a `multiprocessing.Event` of the spawn context. The outcome is always
     reported as one `finished` message unless the server is gone.
     """
+    # NOTE: the thread limit only works before NumPy loads its BLAS library, so this module
+    # imports NumPy and the engine inside the functions, after this call.
+    _limit_blas_threads(threads)
+    from cnn_core.training import DivergenceError, TrainingCancelled
+
     reporter = _Reporter(connection)
     try:
         _lower_priority()
@@ -143,6 +135,14 @@ def train_job(
     cancel_event: Any,
 ) -> dict[str, Any]:
     """Load the data, train, evaluate and store the model; return its id and test accuracy."""
+    import numpy as np
+
+    from app.services.datasets import load_training_dataset
+    from app.services.models import ModelStore
+    from cnn_core.datasets import compute_normalization, to_model_input, train_validation_split
+    from cnn_core.network import Network
+    from cnn_core.serialization import Model
+    from cnn_core.training import TrainingCancelled, TrainingHistory, evaluate, train
 
     data = load_training_dataset(settings, params["dataset"])
     subset = np.random.default_rng(params["seed"]).permutation(len(data.y_train))
@@ -221,6 +221,12 @@ def train_job(
         },
     )
     return {"model_id": model_id, "test_accuracy": test_accuracy}
+
+
+def _limit_blas_threads(threads: int) -> None:
+    # Variables the user set explicitly win over the computed limit.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, str(threads))
 
 
 def _lower_priority() -> None:
