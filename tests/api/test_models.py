@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -9,8 +11,10 @@ from fastapi.testclient import TestClient
 from app.core import db
 from app.core.config import Settings
 from app.main import create_app
+from app.services import models as models_service
 from app.services.models import ModelStore
-from cnn_core.serialization import Model, load_model, shipped_model_path
+from cnn_core.serialization import Model, load_model, save_model, shipped_model_path
+from tests.api.conftest import encode_png
 
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
 MALFORMED_IDS = ["ABCDEF", "0123456789abcdef0123456789abcdeg", "default2", "..", "%2e%2e%2fetc"]
@@ -49,24 +53,78 @@ def test_list_contains_stored(client: TestClient, model_id: str, small_model: Mo
     assert record["layers"][0]["output_shape"] == [28, 28, 4]
 
 
-@pytest.mark.skipif(not shipped_model_path().is_file(), reason="no shipped default model yet")
-def test_list_default_first(client: TestClient, model_id: str) -> None:
-    records = client.get("/api/models").json()
+@pytest.fixture
+def shipped(monkeypatch, tmp_path, small_model: Model) -> Path:
+    """Make a copy of ``small_model`` the shipped default model for this test."""
+    path = tmp_path / "pretrained" / "default.npz"
+    path.parent.mkdir()
+    shipped_model = Model(
+        small_model.network,
+        small_model.classes,
+        small_model.normalization,
+        {"name": "Shipped", "dataset": "fashion-mnist", "test_accuracy": 0.5},
+    )
+    save_model(path, shipped_model)
+    monkeypatch.setattr(models_service, "shipped_model_path", lambda: path)
+    monkeypatch.setattr(models_service, "load_shipped_model", lambda: load_model(path))
+    return path
 
-    assert records[0]["id"] == "default"
+
+def test_default_listed_first(api_settings: Settings, shipped: Path, small_model: Model) -> None:
+    model_id = ModelStore(api_settings).add(small_model, name="mine", dataset="fashion-mnist")
+
+    with TestClient(create_app(api_settings)) as client:
+        records = client.get("/api/models").json()
+        weights = client.get("/api/models/default/weights")
+
+    assert [record["id"] for record in records] == ["default", model_id]
     assert records[0]["builtin"] is True
-    assert records[1]["id"] == model_id
+    assert records[0]["name"] == "Shipped"
+    assert records[0]["metrics"] == {"test_accuracy": 0.5}
+    assert weights.content == shipped.read_bytes()
 
 
-@pytest.mark.skipif(not shipped_model_path().is_file(), reason="no shipped default model yet")
-def test_default_not_deletable(client: TestClient) -> None:
-    response = client.delete("/api/models/default")
+def test_default_not_deletable(api_settings: Settings, shipped: Path) -> None:
+    with TestClient(create_app(api_settings)) as client:
+        response = client.delete("/api/models/default")
+        after = client.get("/api/models/default")
 
     assert response.status_code == 409
     assert response.json() == {
         "detail": "Model 'default' is the shipped default model and cannot be deleted."
     }
-    assert client.get("/api/models/default").status_code == 200
+    assert after.status_code == 200
+    assert shipped.is_file()
+
+
+def test_default_predicts(api_settings: Settings, shipped: Path, fashion_mnist_test) -> None:
+    images, _ = fashion_mnist_test
+    with TestClient(create_app(api_settings)) as client:
+        response = client.post(
+            "/api/models/default/predict", files={"file": ("x.png", encode_png(images[0]))}
+        )
+
+    assert response.status_code == 200
+    assert response.json()["model_id"] == "default"
+
+
+def test_default_missing_unlisted(api_settings: Settings, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(models_service, "shipped_model_path", lambda: tmp_path / "none.npz")
+
+    with TestClient(create_app(api_settings)) as client:
+        records = client.get("/api/models").json()
+        response = client.get("/api/models/default")
+
+    assert records == []
+    assert response.status_code == 404
+
+
+@pytest.mark.skipif(not shipped_model_path().is_file(), reason="the package has no default.npz")
+def test_real_default_listed(client: TestClient) -> None:
+    record = client.get("/api/models/default").json()
+
+    assert record["builtin"] is True
+    assert record["input_shape"] == [28, 28, 1]
 
 
 def test_builtin_not_deletable(api_settings: Settings, small_model: Model) -> None:
