@@ -3,8 +3,8 @@
 Measures, in one run:
 
 1. one training step (forward, backward, SGD update) of the ``seed`` preset on a batch of float32
-   images 32 x 32 x 3 with 10 classes, in cnn_core and in the same network in PyTorch, both at the
-   BLAS thread count that NumPy uses;
+   images 32 x 32 x 3 with 10 classes, in cnn_core and in the same network in PyTorch. Both run at
+   the BLAS thread count that NumPy uses;
 2. the classic four-loop convolution against ``conv_forward`` on one image shaped like the second
    conv layer's input: 32 x 32 x 32, padded by 1, 64 filters 3 x 3;
 3. the peak resident memory of a process that runs cnn_core steps at batch 64.

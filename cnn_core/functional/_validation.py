@@ -1,7 +1,7 @@
 """Argument checks shared by the functional operations.
 
 Every check raises ``ValueError`` or ``TypeError`` with a message that names the argument, shows the
-value received with ``!r`` and says what is accepted.
+value received with ``!r`` and states what is accepted.
 """
 
 from __future__ import annotations

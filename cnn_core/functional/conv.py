@@ -133,9 +133,9 @@ def conv_backward(dZ: np.ndarray, cache: ConvCache) -> tuple[np.ndarray, np.ndar
     db = dZ_rows.sum(axis=0).reshape(1, 1, 1, n_C)
 
     # col2im: each kernel offset (i, j) sends the gradient of every output position back to the
-    # input cell it read there. One GEMM per offset gives each offset's gradient as a contiguous
-    # (m * n_H * n_W, n_C_prev) block, whose strided adds into dA_pad run about twice as fast as
-    # adds from the columns of a single (m * n_H * n_W, f * f * n_C_prev) product.
+    # input cell it read there. One GEMM per offset gives that offset's gradient as a contiguous
+    # (m, n_H, n_W, n_C_prev) block. The adds into dA_pad then copy whole image rows, not the
+    # n_C_prev-long pieces that the columns of a single (M, f * f * n_C_prev) product would give.
     W_per_offset = W.reshape(f * f, n_C_prev, n_C).transpose(0, 2, 1)
     d_blocks = np.matmul(dZ_rows, W_per_offset).reshape(f * f, m, n_H, n_W, n_C_prev)
     dA_pad = np.empty(cache.A_pad.shape, dtype=d_blocks.dtype)

@@ -17,7 +17,7 @@ def flatten(A_prev: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     Returns
     -------
     A_flat : ndarray of shape (n_H * n_W * n_C, m)
-        Column ``i`` holds ``A_prev[i]`` in C order. It is a view of ``A_prev`` when possible.
+        Column ``i`` is ``A_prev[i]`` in C order. It is a view of ``A_prev`` when possible.
     cache : tuple, the shape of ``A_prev``
     """
     A_prev = as_float_array("A_prev", A_prev)

@@ -93,8 +93,8 @@ def test_conv_gradients_match_central_differences(case):
 
 
 def test_conv_gradients_are_sums_over_batch():
-    # Regression: the classic conv backward is exact but dense backward divided by m; here no
-    # backward divides by m, so a batch of two copies gives exactly twice the weight gradient.
+    # Regression: in the classic code only dense backward divided by m. No backward divides by m
+    # here, so a batch of two copies of one example gives exactly twice its weight gradient.
     A_prev, W, b = make_conv_inputs((1, 5, 5, 2, 3, 3, 1, 1))
     _, cache_one = conv_forward(A_prev, W, b, pad=1)
     Z_two, cache_two = conv_forward(np.concatenate([A_prev, A_prev]), W, b, pad=1)

@@ -121,7 +121,7 @@ def test_winner_mask_matches_loops(case, tied):
     np.testing.assert_array_equal(mask, pool_winner_mask_loops(A_prev, f, stride))
 
 
-def test_winner_mask_is_zero_one_when_cell_wins_twice():
+def test_winner_mask_stays_one_for_repeat_winner():
     A_prev = np.zeros((1, 3, 3, 1))
     A_prev[0, 1, 1, 0] = 5.0
     _, cache = pool_forward(A_prev, f=2, stride=1)
