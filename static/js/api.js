@@ -43,7 +43,7 @@ export function setToken(token) {
 }
 
 // Send a request and return the parsed JSON body, or null for an empty body.
-// Throws ApiError with the API's `detail` for every non-2xx answer.
+// Throws ApiError with the API's `detail` for every non-2xx response.
 export async function apiFetch(path, options = {}) {
   const headers = new Headers(options.headers || {});
   const token = getToken();

@@ -12,7 +12,7 @@ function niceStep(span, count) {
   const raw = span / Math.max(1, count);
   const power = 10 ** Math.floor(Math.log10(raw));
   const scaled = raw / power;
-  const nice = scaled <= 1 ? 1 : scaled <= 2 ? 2 : scaled <= 5 ? 5 : 10;
+  const nice = [1, 2, 5].find((candidate) => scaled <= candidate) ?? 10;
   return nice * power;
 }
 

@@ -13,7 +13,7 @@ const VIRIDIS_STOPS = [
   [253, 231, 37],
 ];
 
-// Interpolate the control points into a 256-entry table: LUT[3 * k + channel] for k in 0..255.
+// Interpolate the control points into a table of `size` colours: table[3 * k + channel].
 function buildTable(size) {
   const table = new Uint8ClampedArray(size * 3);
   const segments = VIRIDIS_STOPS.length - 1;

@@ -101,7 +101,7 @@ export function cellAt(canvas, event, H, W) {
 }
 
 // Draw a map large on a canvas: cells of `scale` pixels, with optional outlines on top.
-// `marks.padding` is the number of padding rows and columns at each border, hatched in grey;
+// `marks.padding` is the number of padding rows and columns at each border, hatched in white;
 // `marks.boxes` is a list of {h, w, height, width, color} rectangles in cell units.
 export function drawLarge(canvas, view, c, range, marks = {}) {
   const source = document.createElement("canvas");

@@ -262,7 +262,9 @@ function viewOf(column, variant) {
 
 function thumbSize(view) {
   if (view.kind === "vector") {
-    const cell = view.n <= 32 ? 10 : view.n <= 256 ? 4 : 3;
+    let cell = 3;
+    if (view.n <= 32) cell = 10;
+    else if (view.n <= 256) cell = 4;
     return { width: view.W * cell, height: view.H * cell };
   }
   const cell = 40 / Math.max(view.H, view.W);
@@ -277,7 +279,9 @@ function makeThumb(column, channel, variant) {
   canvas.style.width = `${size.width}px`;
   canvas.style.height = `${size.height}px`;
 
-  const what = variant === "padded" ? "padded input channel" : view.kind === "vector" ? "units" : "channel";
+  let what = "channel";
+  if (variant === "padded") what = "padded input channel";
+  else if (view.kind === "vector") what = "units";
   const label = view.kind === "vector" ? `${column.layer.name} ${what}` : `${column.layer.name} ${what} ${channel}`;
   const selected = state.selected && state.selected.column === column && state.selected.channel === channel
     && state.selected.variant === variant;

@@ -11,7 +11,7 @@ const POLL_MS = 1000;
 
 // Columns of the layer table that hold a number, and which key each one edits per type.
 const NUMBER_COLUMNS = [
-  { label: "filters / units", keyFor: (type) => (type === "conv" ? "filters" : type === "dense" ? "units" : null) },
+  { label: "filters / units", keyFor: (type) => ({ conv: "filters", dense: "units" })[type] ?? null },
   { label: "f", keyFor: (type) => (["conv", "maxpool", "avgpool"].includes(type) ? "f" : null) },
   { label: "stride", keyFor: (type) => (["conv", "maxpool", "avgpool"].includes(type) ? "stride" : null) },
   { label: "pad", keyFor: (type) => (type === "conv" ? "pad" : null) },
@@ -314,8 +314,8 @@ function follow(jobId) {
     const { id, ...fields } = update;
     applySnapshot({ ...state.job, ...fields });
   });
-  // The server ends the stream after the final status; the browser then reports an error
-  // and would reconnect, so the stream is closed here and polling covers a lost connection.
+  // The server ends the stream after the final status, which the browser reports as an error
+  // before it reconnects. So the stream is closed here, and polling covers a lost connection.
   source.addEventListener("error", () => {
     if (state.source !== source) return;
     source.close();

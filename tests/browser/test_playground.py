@@ -138,7 +138,7 @@ def test_padded_input_heatmap(desktop, live_server, test_png, inspection):
     column = page.locator(f".layer-column[data-layer='layer-{conv['index']}']")
 
     column.get_by_role("button", name="Show padded input").click()
-    padded = page.locator(f".layer-column[data-layer='layer-{conv['index']}'] .thumb[data-variant='padded']")
+    padded = column.locator(".thumb[data-variant='padded']")
     assert padded.count() == _decode(conv["padded_input"]).shape[2]
     padded.first.click()
     assert "padded input" in page.text_content("#selected-caption")

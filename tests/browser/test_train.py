@@ -25,7 +25,7 @@ def test_shapes_checked_before_start(desktop):
     assert "Every layer fits" in page.text_content("#spec-status")
     assert page.text_content("#layers-body tr[data-index='0'] .shape-cell") == "(28, 28, 16)"
 
-    # A 30×30 window does not fit the 28×28 input even with pad 1.
+    # A 31×31 window does not fit the 28×28 input, which is 30×30 with pad 1.
     page.fill("#layers-body tr[data-index='0'] input[aria-label='Layer 0 f']", "31")
 
     assert "larger than the padded input" in page.text_content("#layers-body tr[data-index='0']")
@@ -69,8 +69,8 @@ def test_rejected_dataset_upload_shows_detail(desktop, live_server, tmp_path):
     archive = tmp_path / "broken.zip"
     archive.write_bytes(b"PK\x03\x04 this is not really a zip archive")
     with live_server.client() as client:
-        response = client.post("/api/datasets",
-                               files={"file": (archive.name, archive.read_bytes(), "application/zip")})
+        files = {"file": (archive.name, archive.read_bytes(), "application/zip")}
+        response = client.post("/api/datasets", files=files)
     assert 400 <= response.status_code < 500
     page = _open(desktop)
 
