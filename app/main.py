@@ -76,8 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
 
-    # NOTE: this limit is process-wide, so it also applies to NumPy calls outside the app when
-    # the app runs inside another program (tests); it is lifted again at shutdown.
+    # NOTE: this limit is process-wide. When the app runs inside another program, such as the
+    # tests, it also applies to that program's NumPy calls until shutdown lifts it.
     blas_limits = threadpool_limits(limits=settings.blas_threads, user_api="blas")
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

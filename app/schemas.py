@@ -203,7 +203,7 @@ class Tensor(BaseModel):
 
 
 class LayerTrace(BaseModel):
-    """What one layer computed for the uploaded image."""
+    """The values one layer computed for the uploaded image."""
 
     model_config = ConfigDict(extra="allow")
 

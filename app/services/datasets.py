@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 
-# Longest image side of an uploaded dataset when the request does not give `image_size`:
+# Maximum image side of an uploaded dataset when the request does not give `image_size`:
 # larger first images are scaled down to it, keeping their aspect ratio.
 MAX_DEFAULT_SIDE = 64
 
@@ -49,7 +49,7 @@ _UPLOADED_ID_RE = re.compile(UPLOADED_ID_PATTERN)
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a training job needs to know about a dataset before loading it."""
+    """Facts about a dataset that a training job needs before loading it."""
 
     name: str  # built-in name or uploaded id; the value of `dataset` in a job
     label: str
@@ -219,7 +219,7 @@ def default_image_shape(path: Path) -> tuple[int, int, int]:
             n_W = max(1, math.floor(width * scale + 0.5))
             return n_H, n_W, 1 if mode in GRAY_MODES else 3
 
-    raise BadInputError("The zip holds no image that Pillow can read.")
+    raise BadInputError("The zip contains no image that Pillow can read.")
 
 
 def split_sizes(labels: np.ndarray) -> tuple[int, int]:
@@ -269,7 +269,7 @@ def store_uploaded_dataset(
             raise BadInputError(f"The zip is not a usable dataset: {message}.") from exc
         if len(data.classes) < 2:
             raise BadInputError(
-                f"The zip holds {len(data.classes)} class folder; a dataset needs at least 2."
+                f"The zip contains {len(data.classes)} class folder; a dataset needs at least 2."
             )
 
         n_train, n_test = split_sizes(data.labels)

@@ -1,4 +1,4 @@
-"""Errors raised by the services, each carrying the HTTP status the API answers with.
+"""Errors raised by the services, each carrying the HTTP status of the response.
 
 Routes let them propagate; ``app.main`` turns every ``ServiceError`` into
 ``{"detail": message}`` with its status code.

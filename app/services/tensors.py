@@ -37,6 +37,6 @@ def decode_tensor(tensor: dict[str, Any]) -> np.ndarray:
     expected = int(np.prod(shape, dtype=np.int64)) * _WIRE_DTYPE.itemsize
     if len(raw) != expected:
         raise ValueError(
-            f"tensor data holds {len(raw)} bytes but shape {list(shape)} needs {expected}"
+            f"tensor data contains {len(raw)} bytes but shape {list(shape)} needs {expected}"
         )
     return np.frombuffer(raw, dtype=_WIRE_DTYPE).reshape(shape).astype(np.float32)

@@ -1,7 +1,7 @@
 """Read one file field of a ``multipart/form-data`` request while it streams in, up to a limit.
 
-Starlette's form parser spools a whole upload to disk before a route sees it. Reading the
-stream here lets the service answer 413 as soon as the limit is passed, without receiving or
+Starlette's form parser spools a whole upload to disk before a route receives it. Reading the
+stream here lets the service respond with 413 as soon as the limit is passed, without receiving or
 storing the rest of the body.
 """
 

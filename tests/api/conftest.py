@@ -89,7 +89,7 @@ def server_command(port: int, data_dir: Path) -> list[str]:
 
 
 def start_live_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServer:
-    """Start a server on a free loopback port and wait until ``/api/health`` answers."""
+    """Start a server on a free loopback port and wait until ``/api/health`` responds."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server_env = {
@@ -209,7 +209,7 @@ def accuracy_model_id() -> str | None:
 def live_server(
     tmp_path_factory: pytest.TempPathFactory, small_model: Model
 ) -> Iterator[LiveServer]:
-    """A real server on a free loopback port whose data directory holds ``small_model``.
+    """A real server on a free loopback port whose data directory contains ``small_model``.
 
     The model id is in ``live_server.model_id``.
     """

@@ -112,7 +112,7 @@ def test_upload_large_images_scaled(client: TestClient) -> None:
 @pytest.mark.parametrize("case, data, status, detail_start", [
     ("not-zip", b"plain text, not a zip", 415, "The upload is not a zip archive"),
     ("png", png(3), 415, "The upload is not a zip archive"),
-    ("no-images", make_zip({"a/x.txt": b"t", "b/y.txt": b"u"}), 400, "The zip holds no image"),
+    ("no-images", make_zip({"a/x.txt": b"t", "b/y.txt": b"u"}), 400, "The zip contains no image"),
     ("one-class", make_zip({"a/1.png": png(1), "a/2.png": png(2)}), 400,
      "The zip is not a usable dataset: 'pets.zip' contains only the class folder 'a'"),
     ("corrupt-image", make_zip({"a/1.png": png(1), "b/2.png": png(2)[:40]}), 400,

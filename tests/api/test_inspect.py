@@ -107,8 +107,10 @@ def test_conv_cell_is_window_sum(client: TestClient, inspect_model, picture: byt
         assert n_H == (A_pad.shape[0] - f) // stride + 1
         assert n_W == (A_pad.shape[1] - f) // stride + 1
         # The padding ring is zero.
-        assert np.all(A_pad[:pad] == 0) and np.all(A_pad[-pad:] == 0)
-        assert np.all(A_pad[:, :pad] == 0) and np.all(A_pad[:, -pad:] == 0)
+        assert np.all(A_pad[:pad] == 0)
+        assert np.all(A_pad[-pad:] == 0)
+        assert np.all(A_pad[:, :pad] == 0)
+        assert np.all(A_pad[:, -pad:] == 0)
         for h in range(n_H):
             for w in range(n_W):
                 window = A_pad[h * stride : h * stride + f, w * stride : w * stride + f, :]

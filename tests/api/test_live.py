@@ -15,7 +15,7 @@ from cnn_core.serialization import Model
 from tests.api.conftest import LiveServer, encode_png
 
 # Worst /api/health latency accepted while inspect requests keep every inference thread busy.
-# The loop only parses requests and hands work to the threads, so it answers in milliseconds;
+# The loop only parses requests and hands work to the threads, so it responds in milliseconds;
 # the margin covers a loaded 2-core test machine.
 HEALTH_LIMIT_S = 0.2
 

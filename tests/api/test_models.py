@@ -217,16 +217,16 @@ def test_token_required_for_delete(api_settings: Settings, small_model: Model) -
 
 def test_restart_keeps_models(api_settings: Settings, small_model: Model) -> None:
     with TestClient(create_app(api_settings)) as client:
-        kept = ModelStore(api_settings).add(small_model, name="kept", dataset="fashion-mnist")
-        gone = ModelStore(api_settings).add(small_model, name="gone", dataset="fashion-mnist")
-        assert client.delete(f"/api/models/{gone}").status_code == 204
+        kept_id = ModelStore(api_settings).add(small_model, name="kept", dataset="fashion-mnist")
+        deleted_id = ModelStore(api_settings).add(small_model, name="gone", dataset="fashion-mnist")
+        assert client.delete(f"/api/models/{deleted_id}").status_code == 204
 
     with TestClient(create_app(api_settings)) as client:
         ids = [record["id"] for record in client.get("/api/models").json()]
-        record = client.get(f"/api/models/{kept}").json()
+        record = client.get(f"/api/models/{kept_id}").json()
 
-    assert kept in ids
-    assert gone not in ids
+    assert kept_id in ids
+    assert deleted_id not in ids
     assert record["name"] == "kept"
 
 

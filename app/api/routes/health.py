@@ -12,5 +12,5 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 @router.get("/health", response_model=HealthPublic, summary="Check that the service is up")
 async def read_health() -> HealthPublic:
-    """Return `ok` and the service version. Answers without touching the database or engine."""
+    """Return `ok` and the service version. It reads neither the database nor the engine."""
     return HealthPublic(status="ok", version=VERSION)

@@ -69,7 +69,7 @@ def read_model(model_id: ModelId, store: ModelStoreDep) -> ModelPublic:
     responses=error_responses(401, 404, 409, 422),
 )
 def delete_model(model_id: ModelId, store: ModelStoreDep) -> Response:
-    """Delete a trained model and its weights file. The shipped default model answers 409."""
+    """Delete a trained model and its weights file. The shipped default model returns 409."""
     store.delete(model_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
