@@ -75,7 +75,7 @@ class InferenceService:
         return await self._run(lambda: to_json_bytes(self.inspect_sync(model_id, data, layers)))
 
     def predict_sync(self, model_id: str, data: bytes) -> dict[str, Any]:
-        """Blocking form of ``predict``."""
+        """Classify the image in ``data``: every class, most likely first. Blocks the caller."""
         model = self.store.load(model_id)
         X = self.prepare_input(model, data)
 
@@ -85,7 +85,7 @@ class InferenceService:
     def inspect_sync(
         self, model_id: str, data: bytes, layers: Sequence[str] | None = None
     ) -> dict[str, Any]:
-        """Blocking form of ``inspect``."""
+        """Classify ``data`` and collect what each selected layer computed. Blocks the caller."""
         model = self.store.load(model_id)
         selected = select_layers(model, layers)
         X = self.prepare_input(model, data)
