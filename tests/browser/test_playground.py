@@ -11,7 +11,7 @@ from .conftest import png_bytes, screenshot
 
 pytestmark = pytest.mark.browser
 
-# A Fashion-MNIST test image that every reasonable model classifies with confidence (an ankle boot).
+# The first Fashion-MNIST test image, an ankle boot.
 TEST_INDEX = 0
 
 
@@ -99,10 +99,12 @@ def test_conv_cell_sum_matches_api(desktop, live_server, test_png, inspection):
     assert shown_sum == pytest.approx(float(Z[h, w, c]), rel=1e-5, abs=1e-5)
     assert page.get_attribute("#explain-check", "data-agree") == "true"
 
-    # The top-left window of a pad-1 conv has 2f - 1 padding cells in every input channel.
+    # The top-left f×f window overlaps the input in an (f - pad)×(f - pad) corner; the rest of
+    # it is padding, in every input channel.
+    f, pad = conv["f"], conv["pad"]
     n_C_prev = _decode(conv["padded_input"]).shape[2]
     padding_cells = page.locator("#explain-panel table.window td.pad").count()
-    assert padding_cells == (2 * conv["f"] - 1) * conv["pad"] * n_C_prev
+    assert padding_cells == (f * f - max(0, f - pad) ** 2) * n_C_prev
     screenshot(page, "playground-conv-cell")
     assert desktop.unexpected_errors() == []
 
@@ -174,4 +176,89 @@ def test_random_sample_classified(desktop, live_server):
 
     assert page.get_attribute("#sample-info", "data-label")
     assert "true label" in page.text_content("#sample-info")
+    assert desktop.unexpected_errors() == []
+
+
+def test_hover_shows_cell_value(desktop, live_server, test_png, inspection):
+    conv = _layer(inspection, "conv")
+    Z = _decode(conv["output"])
+    h, w, c = 5, 7, 0
+    page = _upload(desktop, live_server, test_png)
+    page.click(f".layer-column[data-layer='layer-{conv['index']}'] .thumb[data-channel='{c}']")
+
+    canvas = page.locator("#selected-map")
+    box = canvas.bounding_box()
+    canvas.hover(position={"x": (w + 0.5) * box["width"] / Z.shape[1],
+                           "y": (h + 0.5) * box["height"] / Z.shape[0]})
+
+    assert float(page.get_attribute("#cell-readout", "data-value")) == float(Z[h, w, c])
+    assert f"row {h}, col {w}, channel {c}" in page.text_content("#cell-readout")
+    assert desktop.unexpected_errors() == []
+
+
+def test_normalization_sets_legend_range(desktop, live_server, test_png, inspection):
+    conv = _layer(inspection, "conv")
+    Z = _decode(conv["output"])
+    page = _upload(desktop, live_server, test_png)
+    page.click(f".layer-column[data-layer='layer-{conv['index']}'] .thumb[data-channel='0']")
+    ranges = {}
+
+    for mode in ["map", "layer", "global"]:
+        page.select_option("#norm-select", mode)
+        ranges[mode] = (float(page.text_content("#legend-min")),
+                        float(page.text_content("#legend-max")))
+
+    assert ranges["map"] == pytest.approx((Z[:, :, 0].min(), Z[:, :, 0].max()), abs=1e-4)
+    assert ranges["layer"] == pytest.approx((Z.min(), Z.max()), abs=1e-4)
+    assert ranges["global"][0] <= ranges["layer"][0]
+    assert ranges["global"][1] >= ranges["layer"][1]
+    assert desktop.unexpected_errors() == []
+
+
+def test_drawing_is_classified(desktop, live_server):
+    page = desktop.page
+    page.goto(f"/?model={live_server.model_id}")
+    page.wait_for_selector("#model-select:not([disabled])")
+    pad = page.locator("#draw-pad")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+
+    # A vertical stroke down the middle, like a pair of trousers seen from afar.
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.85, steps=8)
+    page.mouse.up()
+    page.click("#draw-classify")
+    page.wait_for_selector("#predicted-class")
+
+    assert "your drawing" in page.text_content("#prediction-label")
+    # The model input is bright in the middle column, where the stroke went, and dark at the edge.
+    input_values = page.evaluate("""() => {
+        const canvas = document.getElementById('input-preview');
+        const context = canvas.getContext('2d');
+        const middle = context.getImageData(canvas.width / 2, canvas.height / 2, 1, 1).data[0];
+        const corner = context.getImageData(1, 1, 1, 1).data[0];
+        return [middle, corner];
+    }""")
+    assert input_values[0] > input_values[1]
+    assert desktop.unexpected_errors() == []
+
+
+def test_dropped_file_is_classified(desktop, live_server, test_png):
+    page = desktop.page
+    page.goto(f"/?model={live_server.model_id}")
+    page.wait_for_selector("#model-select:not([disabled])")
+    encoded = base64.b64encode(test_png.read_bytes()).decode("ascii")
+
+    page.evaluate("""([name, encoded]) => {
+        const bytes = Uint8Array.from(atob(encoded), (char) => char.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, { type: 'image/png' }));
+        const zone = document.getElementById('drop-zone');
+        zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true }));
+        zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true }));
+    }""", [test_png.name, encoded])
+    page.wait_for_selector("#predicted-class")
+
+    assert test_png.name in page.text_content("#prediction-label")
     assert desktop.unexpected_errors() == []

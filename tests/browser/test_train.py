@@ -82,3 +82,19 @@ def test_rejected_dataset_upload_shows_detail(desktop, live_server, tmp_path):
     assert page.text_content("#dataset-error") == response.json()["detail"]
     status = f"status of {response.status_code}"
     assert desktop.unexpected_errors(allowed=(status,)) == []
+
+
+def test_server_rejection_is_shown(desktop, live_server):
+    page = _open(desktop)
+    filters = page.locator("#layers-body tr[data-index='0'] input[aria-label='Layer 0 filters']")
+
+    # The shapes fit, so only the server's limit on filters per conv layer rejects the job.
+    filters.fill("100000")
+    assert "Every layer fits" in page.text_content("#spec-status")
+    page.click("#start-job")
+    page.wait_for_selector("#job-error:not([hidden])")
+
+    message = page.text_content("#job-error")
+    assert "filters" in message
+    assert "limit" in message
+    assert desktop.unexpected_errors(allowed=("status of 422",)) == []
