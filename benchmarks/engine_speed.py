@@ -5,8 +5,8 @@ Measures, in one run:
 1. one training step (forward, backward, SGD update) of the ``seed`` preset on a batch of float32
    images 32 x 32 x 3 with 10 classes, in cnn_core and in the same network in PyTorch. Both run at
    the BLAS thread count that NumPy uses;
-2. the classic four-loop convolution against ``conv_forward`` on one image shaped like the second
-   conv layer's input: 32 x 32 x 32, padded by 1, 64 filters 3 x 3;
+2. the classic four-loop convolution against ``conv_forward`` on one thread, on one image shaped
+   like the second conv layer's input: 32 x 32 x 32, padded by 1, 64 filters 3 x 3;
 3. the peak resident memory of a process that runs cnn_core steps at batch 64.
 
 Each time is the median over ``--repeats`` runs after one warm-up run. OpenBLAS variables such as
@@ -18,6 +18,7 @@ OPENBLAS_CORETYPE change which kernels NumPy uses, so run it as::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
@@ -42,13 +43,24 @@ LEARNING_RATE = 1e-3
 
 def median_seconds(run: Callable[[], object], repeats: int) -> float:
     """Return the median wall time of ``run`` over ``repeats`` calls after one warm-up call."""
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    return interleaved_medians({"run": run}, repeats)["run"]
+
+
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Return the median wall time of each run, timing them in turn within every repeat.
+
+    Alternating the runs exposes them to the same background load, which makes their ratio more
+    stable on a shared machine than timing one after the other.
+    """
+    for run in runs.values():
         run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 def make_batch(batch_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -168,15 +180,29 @@ def make_torch_step(batch_size: int, threads: int):
 
 
 def time_layer2_conv(repeats: int) -> tuple[float, float]:
-    """Return the median seconds of the loop conv and of conv_forward on one 32x32x32 image."""
+    """Return the median seconds of the loop conv and of conv_forward on one 32x32x32 image.
+
+    Both run on one thread, because the loops cannot use more. On a busy machine a second BLAS
+    thread can also add a scheduling delay of several milliseconds to a 0.3 ms product.
+    """
     rng = np.random.default_rng(1)
     A_prev = rng.standard_normal((1, 32, 32, 32), dtype=np.float32)
     W = rng.standard_normal((3, 3, 32, 64), dtype=np.float32)
     b = rng.standard_normal((1, 1, 1, 64), dtype=np.float32)
 
-    loop_time = median_seconds(lambda: conv_forward_loops(A_prev, W, b, 1, 1), max(1, repeats // 2))
-    fast_time = median_seconds(lambda: F.conv_forward(A_prev, W, b, stride=1, pad=1), 20 * repeats)
+    with one_blas_thread():
+        loop_time = median_seconds(lambda: conv_forward_loops(A_prev, W, b, 1, 1), repeats)
+        fast_time = median_seconds(lambda: F.conv_forward(A_prev, W, b, stride=1, pad=1), 50)
     return loop_time, fast_time
+
+
+def one_blas_thread():
+    """Return a context that limits BLAS to one thread, or does nothing without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def blas_info() -> dict:
@@ -227,29 +253,33 @@ def main() -> None:
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     print(
         f"BLAS: {blas.get('internal_api', 'unknown')} {blas.get('version', '')}, "
-        f"kernel {blas.get('architecture', 'unknown')}, {threads} threads"
+        f"kernel {blas.get('architecture', 'unknown')}, {threads} threads; "
+        f"cnn_core element-wise threads: {F.get_num_threads()}"
     )
     for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         if variable in os.environ:
             print(f"warning: {variable}={os.environ[variable]} is set")
 
     cnn_core_step, built_with = make_cnn_core_step(args.batch_size)
-    cnn_core_time = median_seconds(cnn_core_step, args.repeats)
+    runs = {"cnn_core": cnn_core_step}
+    torch_step = make_torch_step(args.batch_size, threads)
+    if torch_step is not None:
+        runs["torch"], torch_version = torch_step
+    medians = interleaved_medians(runs, args.repeats)
     if not np.isfinite(cnn_core_step()):
         print("warning: the cnn_core loss became non-finite, so the timing may not be typical")
+
     print(f"\nseed preset training step, batch {args.batch_size}, built with {built_with}")
-    print(f"  cnn_core: {cnn_core_time * 1e3:8.1f} ms")
-    torch_step = make_torch_step(args.batch_size, threads)
+    print(f"  cnn_core: {medians['cnn_core'] * 1e3:8.1f} ms")
     if torch_step is None:
         print("  PyTorch:  not installed, comparison skipped")
     else:
-        step, version = torch_step
-        torch_time = median_seconds(step, args.repeats)
-        print(f"  PyTorch {version} ({threads} threads): {torch_time * 1e3:8.1f} ms")
-        print(f"  ratio cnn_core / PyTorch: {cnn_core_time / torch_time:.2f} (target <= 1.25)")
+        print(f"  PyTorch {torch_version} ({threads} threads): {medians['torch'] * 1e3:8.1f} ms")
+        ratio = medians["cnn_core"] / medians["torch"]
+        print(f"  ratio cnn_core / PyTorch: {ratio:.2f} (target <= 1.25)")
 
     loop_time, fast_time = time_layer2_conv(args.repeats)
-    print("\nconv on one image 32x32x32, pad 1, 64 filters 3x3")
+    print("\nconv on one image 32x32x32, pad 1, 64 filters 3x3, one thread")
     print(f"  four loops:   {loop_time * 1e3:8.1f} ms")
     print(f"  conv_forward: {fast_time * 1e3:8.3f} ms")
     print(f"  speed-up: {loop_time / fast_time:.0f}x (target >= 300x)")

@@ -52,6 +52,8 @@ def softmax_cross_entropy(Z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarr
     Z = as_float_array("Z", Z)
     check_ndim("Z", Z, 2, "(n_classes, m)")
     n_classes, m = Z.shape
+    if m == 0:
+        raise ValueError(f"Z must contain at least one example (column), got shape {Z.shape!r}")
     y = _check_labels(y, n_classes, m)
 
     shifted = Z - Z.max(axis=0, keepdims=True)
@@ -73,7 +75,7 @@ def _check_labels(y, n_classes: int, m: int) -> np.ndarray:
         raise TypeError(f"y must contain integer class labels, got dtype {y.dtype!r}")
     if y.shape != (m,):
         raise ValueError(f"y must have shape (m,) = {(m,)!r} to match Z, got {y.shape!r}")
-    if m and (y.min() < 0 or y.max() >= n_classes):
+    if y.min() < 0 or y.max() >= n_classes:
         bad = y[(y < 0) | (y >= n_classes)][0]
         raise ValueError(f"y contains label {int(bad)!r}; labels must be in [0, {n_classes})")
     return y

@@ -111,6 +111,11 @@ def test_cross_entropy_rejects_bad_labels(y, error, fragment):
     assert fragment in str(info.value)
 
 
+def test_cross_entropy_rejects_empty_batch():
+    with pytest.raises(ValueError, match=r"Z must contain at least one example .* \(3, 0\)"):
+        softmax_cross_entropy(np.zeros((3, 0)), np.zeros(0, dtype=int))
+
+
 def test_softmax_rejects_wrong_rank():
     with pytest.raises(ValueError, match=r"Z must have 2 dimensions \(n_classes, m\), got shape"):
         softmax(np.zeros(3))
