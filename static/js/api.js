@@ -73,12 +73,10 @@ export async function apiFetch(path, options = {}) {
   return body;
 }
 
-export function postFile(path, file, fileName = "image.png", extraFields = {}) {
+// Send `file` as the multipart field `file`; a Blob without a name is sent as `fileName`.
+export function postFile(path, file, fileName = "image.png") {
   const form = new FormData();
   form.append("file", file, file.name || fileName);
-  for (const [key, value] of Object.entries(extraFields)) {
-    form.append(key, value);
-  }
   return apiFetch(path, { method: "POST", body: form });
 }
 

@@ -46,7 +46,7 @@ async function loadDatasets(selectName) {
   state.datasets = await apiFetch("/api/datasets");
   const select = $("dataset-select");
   select.replaceChildren(...state.datasets.map((dataset) =>
-    el("option", { value: dataset.name, disabled: !dataset.available },
+    el("option", { value: dataset.name, disabled: !dataset.available, title: dataset.problem || null },
       `${dataset.label || dataset.name}${dataset.available ? "" : " (unavailable)"}`)));
   const wanted = state.datasets.find((dataset) => dataset.name === selectName && dataset.available)
     || state.datasets.find((dataset) => dataset.available);
@@ -76,13 +76,13 @@ async function uploadDataset() {
     showError($("dataset-error"), "Choose a zip file first.");
     return;
   }
-  const fields = {};
+  // The display name travels as a query parameter; the archive is the multipart field `file`.
   const name = $("dataset-name").value.trim();
-  if (name) fields.name = name;
+  const query = name ? `?${new URLSearchParams({ name })}` : "";
   $("dataset-upload").disabled = true;
   $("dataset-upload-status").textContent = `Uploading ${file.name}…`;
   try {
-    const dataset = await postFile("/api/datasets", file, "dataset.zip", fields);
+    const dataset = await postFile(`/api/datasets${query}`, file, "dataset.zip");
     $("dataset-upload-status").textContent =
       `Uploaded ${dataset.label || dataset.name}: ${dataset.classes.length} classes, ${dataset.n_train ?? "?"} training images.`;
     await loadDatasets(dataset.name);

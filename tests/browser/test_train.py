@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
+import numpy as np
 import pytest
+from PIL import Image
 
 from .conftest import screenshot
 
@@ -98,3 +103,35 @@ def test_server_rejection_is_shown(desktop, live_server):
     assert "filters" in message
     assert "limit" in message
     assert desktop.unexpected_errors(allowed=("status of 422",)) == []
+
+
+def _class_folder_zip(path, classes, per_class):
+    """Write a zip of class folders with `per_class` random 28×28 grey PNGs each."""
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as archive:
+        for label in classes:
+            for number in range(per_class):
+                pixels = rng.integers(0, 256, size=(28, 28), dtype=np.uint8)
+                buffer = io.BytesIO()
+                Image.fromarray(pixels).save(buffer, format="PNG")
+                archive.writestr(f"{label}/{number}.png", buffer.getvalue())
+
+
+def test_uploaded_dataset_becomes_choice(desktop, tmp_path):
+    archive = tmp_path / "shapes.zip"
+    _class_folder_zip(archive, ["circles", "squares"], per_class=6)
+    page = _open(desktop)
+
+    page.click("#dataset-upload-box summary")
+    page.set_input_files("#dataset-file", str(archive))
+    page.fill("#dataset-name", "Circles and squares")
+    page.click("#dataset-upload")
+    page.wait_for_function("document.getElementById('dataset-select').value !== 'fashion-mnist'")
+
+    assert page.locator("#dataset-select option:checked").text_content() == "Circles and squares"
+    assert page.text_content("#dataset-info").startswith("2 classes")
+    # The preset's classifier follows the dataset: two logits, and the spec still fits.
+    classifier_units = page.locator("#layers-body input[aria-label='Layer 9 units']")
+    assert classifier_units.input_value() == "2"
+    assert "Every layer fits" in page.text_content("#spec-status")
+    assert desktop.unexpected_errors() == []
