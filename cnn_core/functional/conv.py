@@ -82,7 +82,7 @@ def conv_forward(
     m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
     f, f_W, W_C_prev, n_C = W.shape
     if f != f_W:
-        raise ValueError(f"W must hold square f x f filters, got shape {W.shape!r}")
+        raise ValueError(f"W must have square f x f filters, got shape {W.shape!r}")
     if W_C_prev != n_C_prev:
         raise ValueError(
             f"W has {W_C_prev} input channels (shape {W.shape!r}) but A_prev has {n_C_prev} "

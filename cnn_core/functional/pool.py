@@ -82,12 +82,11 @@ def pool_forward(
     if mode not in POOL_MODES:
         raise ValueError(f"mode must be one of {POOL_MODES!r}, got {mode!r}")
 
-    _, n_H_prev, n_W_prev, _ = A_prev.shape
+    m, n_H_prev, n_W_prev, n_C = A_prev.shape
     check_window_fits(f, n_H_prev, n_W_prev, "input")
     n_H = pool_output_size(n_H_prev, f, stride)
     n_W = pool_output_size(n_W_prev, f, stride)
-    m, n_C = A_prev.shape[0], A_prev.shape[3]
-    n_rows = stride * (n_H - 1) + f
+    n_rows = stride * (n_H - 1) + f  # input rows that some window covers
     if mode == "max":
         reduce = np.maximum
     elif mode == "average":

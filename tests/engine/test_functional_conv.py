@@ -171,7 +171,7 @@ def test_conv_converts_integer_images_to_float32():
         ({"pad": 0, "f": 6}, ValueError, "f=6 is larger than the padded input"),
         ({"A_shape": (4, 4, 2)}, ValueError, "A_prev must have 4 dimensions"),
         ({"W_shape": (3, 3, 2)}, ValueError, "W must have 4 dimensions"),
-        ({"W_shape": (3, 2, 2, 1)}, ValueError, "W must hold square f x f filters"),
+        ({"W_shape": (3, 2, 2, 1)}, ValueError, "W must have square f x f filters"),
         ({"W_shape": (3, 3, 5, 1)}, ValueError, "W has 5 input channels"),
         ({"b_shape": (1,)}, ValueError, "b must have shape (1, 1, 1, 1), got (1,)"),
     ],
