@@ -297,6 +297,12 @@ function makeThumb(column, channel, variant) {
   return button;
 }
 
+// Layers with many channels get a wider grid, so that no column grows far taller than the rest.
+function thumbsClass(isVector, count) {
+  if (isVector) return "thumbs vector";
+  return count > 16 ? "thumbs many" : "thumbs";
+}
+
 function renderNetwork() {
   const network = $("network");
   if (state.columns.length === 0) return;
@@ -306,7 +312,7 @@ function renderNetwork() {
     const parts = [
       el("h3", { class: "column-title" }, column.layer.name, " ", el("span", { class: "layer-type" }, column.type)),
       el("p", { class: "shape" }, shapeText(view)),
-      el("div", { class: view.kind === "vector" ? "thumbs vector" : "thumbs" },
+      el("div", { class: thumbsClass(view.kind === "vector", channels.length) },
         channels.map((c) => makeThumb(column, c, "output"))),
     ];
     if (column.padded) {
@@ -323,7 +329,7 @@ function renderNetwork() {
       if (open) {
         parts.push(
           el("p", { class: "shape" }, `padded input ${shapeText(column.padded)}, pad ${column.layer.pad}`),
-          el("div", { class: "thumbs padded" },
+          el("div", { class: `${thumbsClass(false, column.padded.C)} padded` },
             Array.from({ length: column.padded.C }, (_, c) => makeThumb(column, c, "padded"))),
         );
       }

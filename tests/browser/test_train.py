@@ -135,3 +135,23 @@ def test_uploaded_dataset_becomes_choice(desktop, tmp_path):
     assert classifier_units.input_value() == "2"
     assert "Every layer fits" in page.text_content("#spec-status")
     assert desktop.unexpected_errors() == []
+
+
+@pytest.mark.slow
+def test_running_job_cancelled(desktop):
+    page = _open(desktop)
+    # Enough work that the job is still running when the cancel request arrives.
+    page.fill("#epochs", "5")
+    page.fill("#train-limit", "20000")
+
+    page.click("#start-job")
+    page.wait_for_function(
+        "document.getElementById('job-status').dataset.status === 'running'", timeout=60_000)
+    page.click("#cancel-job")
+    page.wait_for_function(FINAL, timeout=60_000)
+
+    assert page.get_attribute("#job-status", "data-status") == "cancelled"
+    assert page.is_hidden("#cancel-job")
+    assert page.is_hidden("#job-result")
+    assert page.is_enabled("#start-job")
+    assert desktop.unexpected_errors() == []
