@@ -1,7 +1,7 @@
 """Validation of training job requests before they are queued.
 
-`resolve_job_params` turns a `JobCreate` body into the complete parameters a worker runs with:
-preset defaults fill the missing hyperparameters, the server's limits are applied, and the layer
+`resolve_job_params` turns a `JobCreate` body into the complete parameters a worker runs with.
+Preset defaults fill the missing hyperparameters and the server's limits are applied. The layer
 spec is checked against the dataset's input shape by shape inference, which allocates no
 weights. Every problem raises `InvalidParameterError` (HTTP 422) naming the field.
 """
@@ -47,7 +47,7 @@ def resolve_job_params(settings: Settings, request: JobCreate) -> tuple[str, dic
 
     optimizer = request.optimizer if request.optimizer is not None else defaults["optimizer"]
     if optimizer not in OPTIMIZERS:
-        raise invalid("optimizer", f"{optimizer!r} is unknown; use one of {', '.join(OPTIMIZERS)}.")
+        raise invalid("optimizer", f"{optimizer!r} is unknown. Use one of {', '.join(OPTIMIZERS)}.")
 
     train_limit = _check_train_limit(settings, request.train_limit, dataset)
     test_limit = request.test_limit
@@ -99,7 +99,7 @@ def _choose_layers(
     if request.layers is None:
         preset = request.preset or DEFAULT_PRESET
         if preset not in PRESETS:
-            raise invalid("preset", f"{preset!r} is unknown; use one of {', '.join(PRESETS)}.")
+            raise invalid("preset", f"{preset!r} is unknown. Use one of {', '.join(PRESETS)}.")
         raw_layers = preset_layers(preset, n_classes)
         field = "preset"
     else:
@@ -135,7 +135,7 @@ def _check_layer_limits(settings: Settings, layers: list[dict[str, Any]], field:
     limits = {"filters": settings.max_filters, "units": settings.max_units}
     for index, layer in enumerate(layers):
         if not isinstance(layer, dict):
-            continue  # normalize_spec names the layer and says what is wrong with it
+            continue  # normalize_spec raises an error that names the layer and the problem
         for key, limit in limits.items():
             value = layer.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > limit:

@@ -12,7 +12,7 @@ killed worker only closes its own pipe, and the dispatcher reads that as end of 
 
 Progress is kept in memory as it arrives and written to SQLite at most once per
 `PROGRESS_WRITE_INTERVAL_S` (and at every epoch end and status change), so readers see live
-numbers and a restart loses at most that interval.
+numbers and a server crash loses about that interval of progress.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ PROGRESS_WRITE_INTERVAL_S = 1.0
 # Seconds a cancelled worker gets to stop by itself before it receives SIGTERM, and then SIGKILL.
 CANCEL_GRACE_S = 5.0
 TERMINATE_GRACE_S = 2.0
-# Longest wait of the dispatcher between two checks when nothing happens.
+# Maximum seconds the dispatcher waits between two checks when nothing happens.
 DISPATCH_POLL_S = 0.5
 
 RESTARTED_ERROR = "The server restarted before the job finished; start the job again."
@@ -141,7 +141,9 @@ class JobManager:
         return [self._to_public(row) for row in rows]
 
     def cancel(self, job_id: str) -> dict[str, Any] | None:
-        """Cancel a queued job at once, or ask a running worker to stop; None when unknown.
+        """Cancel a queued job at once, or ask a running worker to stop, and return the job.
+
+        Returns None when the job is unknown.
 
         A running job becomes `cancelled` when its worker has stopped, which takes up to one
         training batch, or `CANCEL_GRACE_S` plus `TERMINATE_GRACE_S` when it does not react.
@@ -321,7 +323,7 @@ class JobManager:
             if not job.process.is_alive() and job.connection.closed:
                 self._reap(job)
             elif job.finished and now - job.finished_at > TERMINATE_GRACE_S:
-                # The result is stored; a worker that hangs on its way out only needs to go.
+                # The result is already stored, so a worker that hangs on its way out is killed.
                 job.process.kill()
 
     def _read_messages(self, job: _RunningJob) -> None:
@@ -509,7 +511,8 @@ class JobManager:
 def worker_thread_count(max_concurrent_jobs: int) -> int:
     """Return the BLAS threads each worker gets: the usable cores but one, shared by the jobs.
 
-    The core left over keeps the server answering while jobs train; one thread is the minimum.
+    The core left over keeps the server responsive while jobs train. Each worker gets at least
+    one thread.
     """
     try:
         cores = len(os.sched_getaffinity(0))

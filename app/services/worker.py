@@ -28,7 +28,7 @@ from app.core.config import Settings
 # Seconds between two batch progress messages; epoch ends are always sent.
 PROGRESS_SEND_INTERVAL_S = 0.2
 # Added to the worker's nice value, so the server process wins the CPU when both need it and
-# /api/health keeps answering quickly during training.
+# /api/health stays fast during training.
 WORKER_NICE_INCREMENT = 5
 
 
@@ -88,16 +88,17 @@ def run_job(
     cancel_event: Any,
     threads: int = 1,
 ) -> None:
-    """Train the job `job_id` with validated `params`; the entry point of the worker process.
+    """Train the job `job_id` with validated `params`. This is the worker process entry point.
 
-    `name` becomes the name of the stored model and `threads` the number of BLAS threads.
+    `name` becomes the name of the stored model and `threads` the number of BLAS and
+    engine threads.
 
     `cancel_event` is a `multiprocessing.Event` of the spawn context. The outcome is always
     reported as one `finished` message unless the server is gone.
     """
-    # NOTE: the thread limit only works before NumPy loads its BLAS library, so this module
-    # imports NumPy and the engine inside the functions, after this call.
-    _limit_blas_threads(threads)
+    # NOTE: BLAS reads its thread limit when NumPy loads it, so this module imports NumPy and
+    # the engine inside the functions, after this call.
+    _limit_threads(threads)
     from cnn_core.training import DivergenceError, TrainingCancelled
 
     reporter = _Reporter(connection)
@@ -106,11 +107,11 @@ def run_job(
         outcome = train_job(name, params, settings, reporter, cancel_event)
         reporter.send({"event": "finished", "status": "succeeded", **outcome})
     except ParentGone:
-        pass  # nobody is left to report to, and the next server start marks the job failed
+        pass  # No server is left to report to, and the next server start marks the job failed.
     except TrainingCancelled:
         _send_final(reporter, {"event": "finished", "status": "cancelled"})
     except DivergenceError as exc:
-        # The message already says what diverged and how to fix it, so no type name is added.
+        # The message already names what diverged and how to fix it, so no type name is added.
         error = " ".join(str(exc).split())
         _send_final(reporter, {"event": "finished", "status": "diverged", "error": error})
     except Exception as exc:
@@ -134,7 +135,7 @@ def train_job(
     reporter: _Reporter,
     cancel_event: Any,
 ) -> dict[str, Any]:
-    """Load the data, train, evaluate and store the model; return its id and test accuracy."""
+    """Load the data, train, evaluate and store the model, then return its id and test accuracy."""
     import numpy as np
 
     from app.services.datasets import load_training_dataset
@@ -223,8 +224,9 @@ def train_job(
     return {"model_id": model_id, "test_accuracy": test_accuracy}
 
 
-def _limit_blas_threads(threads: int) -> None:
-    # Variables the user set explicitly win over the computed limit.
+def _limit_threads(threads: int) -> None:
+    # OMP_NUM_THREADS also sizes cnn_core's pool for element-wise work. Variables the user set
+    # explicitly win over the computed limit.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
 
@@ -233,7 +235,7 @@ def _lower_priority() -> None:
     try:
         os.nice(WORKER_NICE_INCREMENT)
     except OSError:
-        pass  # not permitted on this system; training still works at normal priority
+        pass  # not permitted on this system, so training runs at normal priority
 
 
 def _send_final(reporter: _Reporter, message: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import signal
 import time
@@ -26,7 +27,7 @@ from cnn_core.network import Network
 from cnn_core.serialization import Model, load_model
 from tests.api.conftest import FASHION_MNIST_DIR, encode_png
 
-# Two epochs of the tiny preset on 1,000 images: about a second of training on one core.
+# Two epochs of the tiny preset on 1,000 images, evaluated on 500: a few seconds per job.
 TINY_JOB = {
     "name": "tiny test",
     "dataset": "fashion-mnist",
@@ -202,12 +203,12 @@ def test_cancel_queued_and_running(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "cancelled"
     assert response.json()["model_id"] is None
-    # A cooperative stop takes about one batch; the forced one would take 7 seconds.
+    # A cooperative stop takes about one batch, and a forced one would take 7 seconds.
     assert time.monotonic() - started < 5.0
 
     listing = {job["id"]: job["status"] for job in client.get("/api/jobs").json()}
     assert listing == {running["id"]: "cancelled", queued["id"]: "cancelled"}
-    # The worker exits right after it reports, and the dispatcher then forgets its process.
+    # The worker exits right after it reports, and the dispatcher then drops its process.
     deadline = time.monotonic() + 5.0
     while client.app.state.jobs.worker_pid(running["id"]) is not None:
         assert time.monotonic() < deadline, "the cancelled worker process did not exit"
@@ -223,7 +224,8 @@ def test_cancel_finished_job_conflicts(client: TestClient) -> None:
 
     assert response.status_code == 409
     assert response.json()["detail"] == (
-        f"Job {job['id']!r} already finished with status 'succeeded'; there is nothing to cancel."
+        f"Job {job['id']!r} already finished with status 'succeeded', "
+        "so there is nothing to cancel."
     )
 
 
@@ -241,7 +243,8 @@ def test_huge_learning_rate_diverges(client: TestClient) -> None:
     assert final["model_id"] is None
     assert events[-1][1]["status"] == "diverged"
     raw = client.get(f"/api/jobs/{job['id']}").text
-    assert "NaN" not in raw and "Infinity" not in raw
+    assert "NaN" not in raw
+    assert "Infinity" not in raw
     assert_finite_numbers(json.loads(raw))
 
 
@@ -264,6 +267,49 @@ def test_killed_worker_fails_job_and_keeps_models(client: TestClient, tmp_path: 
     assert [record["id"] for record in trained] == [first_model]
     for record in store.list():
         load_model(record["path"])
+
+
+def _save_models_forever(data_dir: str, ready) -> None:
+    """Store the same model again and again through ModelStore; runs in a spawned process."""
+    network = Network(
+        [
+            {"type": "flatten"},
+            {"type": "dense", "units": 2048},
+            {"type": "dense", "units": 10},
+            {"type": "softmax"},
+        ],
+        (28, 28, 1),
+    )
+    store = ModelStore(Settings(data_dir=Path(data_dir)))
+    model = Model(network, [str(i) for i in range(10)])
+    ready.set()
+    while True:
+        store.add(model, name="loop", dataset="fashion-mnist")
+
+
+@pytest.mark.slow
+def test_kill_during_save_keeps_models_loadable(api_settings: Settings) -> None:
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    saver = context.Process(target=_save_models_forever, args=(str(api_settings.data_dir), ready))
+    saver.start()
+    try:
+        assert ready.wait(60), "the saving process did not start"
+        # Each save writes 6.5 MB and takes most of the loop, so the kill most likely lands
+        # in the middle of one.
+        time.sleep(1.0)
+    finally:
+        saver.kill()
+        saver.join()
+
+    store = ModelStore(api_settings)
+    records = [record for record in store.list() if not record["builtin"]]
+    assert records, "no model was saved before the kill"
+    for record in records:
+        loaded = load_model(record["path"])
+        assert loaded.network.n_params == 784 * 2048 + 2048 + 2048 * 10 + 10
+    stored_files = {path.name for path in api_settings.models_dir.glob("*.npz")}
+    assert stored_files >= {f"{record['id']}.npz" for record in records}
 
 
 # Validation before queueing.

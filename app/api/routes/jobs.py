@@ -27,14 +27,14 @@ from app.services.jobs import TERMINAL_STATUSES, JobManager
 
 logger = logging.getLogger(__name__)
 
-# Job ids are uuid4().hex; anything else is not found without touching the database.
+# Job ids are uuid4().hex, so anything else is not found without a database query.
 _JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 # Seconds between two looks at a job's state while an event stream is open.
 EVENTS_POLL_S = 0.25
 # Seconds of silence after which an event stream sends a comment, so proxies keep it open.
 EVENTS_KEEPALIVE_S = 15.0
-# Longest time DELETE waits for a running job's worker to stop before answering 202.
+# Maximum seconds DELETE waits for a running job's worker to stop before it returns 202.
 CANCEL_WAIT_S = 10.0
 
 
@@ -117,10 +117,10 @@ async def cancel_job(job_id: str, manager: ManagerDep, response: Response) -> di
     """Cancel a queued or running job and return it with status `cancelled`.
 
     A queued job is cancelled at once. For a running job the call waits until its worker has
-    stopped, which usually takes one training batch, and answers 202 with the job still
+    stopped, which usually takes one training batch. It returns 202 with the job still
     `running` if that takes longer than 10 seconds. Cancelling a cancelled job again returns
     200 with the same record. A job that already succeeded, failed or diverged cannot be
-    cancelled: 409. Needs the API token when one is configured.
+    cancelled and gets 409. Needs the API token when one is configured.
     """
     record = await run_in_threadpool(_find_job, manager, job_id)
     if record["status"] not in TERMINAL_STATUSES:
@@ -135,8 +135,8 @@ async def cancel_job(job_id: str, manager: ManagerDep, response: Response) -> di
         return record
     if record["status"] in TERMINAL_STATUSES:
         raise ConflictError(
-            f"Job {job_id!r} already finished with status {record['status']!r}; "
-            "there is nothing to cancel."
+            f"Job {job_id!r} already finished with status {record['status']!r}, "
+            "so there is nothing to cancel."
         )
     response.status_code = status.HTTP_202_ACCEPTED
     return record
