@@ -133,19 +133,18 @@ def conv_backward(dZ: np.ndarray, cache: ConvCache) -> tuple[np.ndarray, np.ndar
     db = dZ_rows.sum(axis=0).reshape(1, 1, 1, n_C)
 
     # col2im: each kernel offset (i, j) sends the gradient of every output position back to the
-    # input cell it read there. One GEMM per offset gives that offset's gradient as a contiguous
-    # (m, n_H, n_W, n_C_prev) block. The adds into dA_pad then copy whole image rows, not the
-    # n_C_prev-long pieces that the columns of a single (M, f * f * n_C_prev) product would give.
-    W_per_offset = W.reshape(f * f, n_C_prev, n_C).transpose(0, 2, 1)
-    d_blocks = np.matmul(dZ_rows, W_per_offset).reshape(f * f, m, n_H, n_W, n_C_prev)
-    dA_pad = np.empty(cache.A_pad.shape, dtype=d_blocks.dtype)
+    # input cell it read there. One large GEMM gives all offsets at once. Nine smaller GEMMs, one
+    # per offset, would make the adds below contiguous but slowed BLAS down on a busy machine.
+    d_cols = dZ_rows @ W.reshape(f * f * n_C_prev, n_C).T
+    d_cols = d_cols.reshape(m, n_H, n_W, f, f, n_C_prev)
+    dA_pad = np.empty(cache.A_pad.shape, dtype=d_cols.dtype)
 
     def add_blocks(examples: slice) -> None:
         dA_pad[examples] = 0
-        for k in range(f * f):
-            i, j = divmod(k, f)
-            rows, columns = _window_rows(i, n_H, stride), _window_rows(j, n_W, stride)
-            dA_pad[examples, rows, columns, :] += d_blocks[k, examples]
+        for i in range(f):
+            for j in range(f):
+                rows, columns = _window_rows(i, n_H, stride), _window_rows(j, n_W, stride)
+                dA_pad[examples, rows, columns, :] += d_cols[examples, :, :, i, j, :]
 
     for_each_batch_range(add_blocks, m, dA_pad.size)
     dA_prev = unpad(dA_pad, pad)
