@@ -72,7 +72,13 @@ class InferenceService:
         The JSON of every layer's tensors can take megabytes, so it is built in the thread pool
         too, not on the event loop.
         """
-        return await self._run(lambda: to_json_bytes(self.inspect_sync(model_id, data, layers)))
+        return await self._run(lambda: self.inspect_body(model_id, data, layers))
+
+    def inspect_body(
+        self, model_id: str, data: bytes, layers: Sequence[str] | None = None
+    ) -> bytes:
+        """Inspect the image in ``data`` and return the JSON body. Blocks the caller."""
+        return to_json_bytes(self.inspect_sync(model_id, data, layers))
 
     def predict_sync(self, model_id: str, data: bytes) -> dict[str, Any]:
         """Classify the image in ``data``: every class, most likely first. Blocks the caller."""
