@@ -78,6 +78,7 @@ class JobManager:
         self._db_path = settings.db_path
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
+        self._wake_lock = threading.Lock()
         self._running: dict[str, _RunningJob] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,8 +108,9 @@ class JobManager:
         self._wake()
         self._thread.join()
         self._thread = None
-        self._wake_reader.close()
-        self._wake_writer.close()
+        with self._wake_lock:
+            self._wake_reader.close()
+            self._wake_writer.close()
         logger.info("Job manager stopped")
 
     # Requests from the API.
@@ -219,7 +221,9 @@ class JobManager:
     # Dispatcher thread.
 
     def _wake(self) -> None:
-        with self._lock:
+        # A lock of its own: a full pipe blocks the sender until the dispatcher drains it, and
+        # the dispatcher needs `_lock` before it gets there.
+        with self._wake_lock:
             if not self._wake_writer.closed:
                 self._wake_writer.send_bytes(b"\0")
 

@@ -43,10 +43,14 @@ class _Reporter:
         self._connection = connection
         self._last_progress = 0.0
 
-    def send(self, message: dict[str, Any]) -> None:
+    def check_parent(self) -> None:
+        """Raise `ParentGone` when the server process has exited."""
         parent = multiprocessing.parent_process()
         if parent is not None and not parent.is_alive():
             raise ParentGone("the server process exited")
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.check_parent()
         try:
             self._connection.send(message)
         except (BrokenPipeError, ConnectionResetError) as exc:
@@ -183,7 +187,9 @@ def train_job(
         test_subset = np.sort(test_subset[: params["test_limit"]])
         X_test, y_test = X_test[test_subset], y_test[test_subset]
     result = evaluate(network, to_model_input(X_test, normalization), y_test)
-    # A cancel request that arrives after the last batch still wins over storing the model.
+    # A cancel request that arrives after the last batch still wins over storing the model, and
+    # a model whose server is gone would belong to a job that the next start marks failed.
+    reporter.check_parent()
     if cancel_event.is_set():
         raise TrainingCancelled("training cancelled before the model was saved", TrainingHistory())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -27,6 +28,21 @@ def wait_for_job(server: LiveServer, job_id: str, done, timeout: float = 120.0) 
             return job
         assert time.monotonic() < deadline, f"job still {job['status']!r} after {timeout} s"
         time.sleep(0.1)
+
+
+def read_live_events(server: LiveServer, job_id: str) -> list[tuple[str, dict]]:
+    """Read the job's event stream from `server` to its end as `(event name, data)` pairs."""
+    events = []
+    name = None
+    url = server.url(f"/api/jobs/{job_id}/events")
+    with httpx.stream("GET", url, timeout=120) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    return events
 
 
 def child_pids(pid: int) -> list[int]:
@@ -91,9 +107,8 @@ def test_restart_after_crash_fails_running_job(tmp_path: Path) -> None:
     server = start_live_server(data_dir)
     try:
         created = httpx.post(server.url("/api/jobs"), json={**TINY_JOB, "epochs": 1}, timeout=30)
-        finished = wait_for_job(
-            server, created.json()["id"], lambda job: job["status"] not in ("queued", "running")
-        )
+        events = read_live_events(server, created.json()["id"])
+        finished = events[-1][1]
         running = httpx.post(server.url("/api/jobs"), json=LONG_JOB, timeout=30).json()
         wait_for_job(server, running["id"], lambda job: job["progress"] > 0)
         workers = child_pids(server.process.pid)
@@ -118,6 +133,8 @@ def test_restart_after_crash_fails_running_job(tmp_path: Path) -> None:
     finally:
         stop_live_server(restarted)
 
+    assert events[0][0] == "status"
+    assert [data["epoch"] for name, data in events if name == "epoch"] == [1]
     assert finished["status"] == "succeeded"
     assert jobs[finished["id"]]["status"] == "succeeded"
     assert jobs[finished["id"]]["model_id"] == finished["model_id"]
