@@ -6,6 +6,7 @@ Jobs train the `tiny` preset on small Fashion-MNIST subsets in real worker proce
 from __future__ import annotations
 
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -249,7 +250,7 @@ def test_huge_learning_rate_diverges(client: TestClient) -> None:
 
 
 @pytest.mark.slow
-def test_killed_worker_fails_job_and_keeps_models(client: TestClient, tmp_path: Path) -> None:
+def test_killed_worker_fails_job_and_keeps_models(client: TestClient) -> None:
     done = submit(client, {**TINY_JOB, "epochs": 1, "train_limit": 300})
     first_model = wait_for_status(client, done["id"], {"succeeded"})["model_id"]
     victim = submit(client, LONG_JOB)
@@ -267,6 +268,44 @@ def test_killed_worker_fails_job_and_keeps_models(client: TestClient, tmp_path: 
     assert [record["id"] for record in trained] == [first_model]
     for record in store.list():
         load_model(record["path"])
+
+
+@pytest.mark.slow
+def test_worker_error_fails_job_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.services.jobs")
+    # The dataset folder is a copy made of links, so its files can vanish after validation.
+    dataset_dir = tmp_path / "fashion"
+    dataset_dir.mkdir()
+    for source in FASHION_MNIST_DIR.iterdir():
+        (dataset_dir / source.name).symlink_to(source)
+    settings = Settings(
+        data_dir=tmp_path / "data", fashion_mnist_dir=dataset_dir, max_concurrent_jobs=1
+    )
+
+    with running_app(settings) as client:
+        blocker = submit(client, LONG_JOB)
+        doomed = submit(client, {**TINY_JOB, "name": "doomed"})
+        for link in dataset_dir.iterdir():
+            link.unlink()
+        # The blocker may already have failed on the missing files too, and then gets 409.
+        client.delete(f"/api/jobs/{blocker['id']}")
+        final = wait_for_status(client, doomed["id"], {"failed", "succeeded"})
+
+    assert final["status"] == "failed"
+    assert final["error"].startswith("DatasetError: the train split of fashion-mnist was not found")
+    assert "\n" not in final["error"]
+    assert "Traceback" not in final["error"]
+    failures = [
+        record
+        for record in caplog.records
+        if record.levelname == "ERROR" and doomed["id"] in record.getMessage()
+    ]
+    assert len(failures) == 1
+    assert "Traceback (most recent call last)" in failures[0].getMessage()
+    started = [r for r in caplog.records if f"Job {doomed['id']} started" in r.getMessage()]
+    assert len(started) == 1
 
 
 def _save_models_forever(data_dir: str, ready) -> None:
