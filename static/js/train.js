@@ -2,7 +2,7 @@
 import { apiFetch, clearError, getToken, postFile, postJson, setToken, showError } from "./api.js";
 import { LineChart } from "./chart.js";
 import { el } from "./dom.js";
-import { checkSpec, formatShape, LAYER_KEYS, LAYER_TYPES } from "./shapes.js";
+import { checkSpec, formatShape, LAYER_KEYS } from "./shapes.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,9 +18,23 @@ const NUMBER_COLUMNS = [
 ];
 
 const TYPE_LABELS = {
-  conv: "conv", relu: "activation: ReLU", sigmoid: "activation: sigmoid", maxpool: "pool: max",
-  avgpool: "pool: average", flatten: "flatten", dense: "dense", softmax: "softmax",
+  conv: "conv", relu: "ReLU", sigmoid: "sigmoid", maxpool: "max pool", avgpool: "average pool",
+  flatten: "flatten", dense: "dense", softmax: "softmax",
 };
+
+// Groups of the type menu: activations and pooling modes are layer types of their own.
+const TYPE_GROUPS = [
+  ["convolution", ["conv"]],
+  ["activation", ["relu", "sigmoid"]],
+  ["pooling", ["maxpool", "avgpool"]],
+  ["classifier", ["flatten", "dense", "softmax"]],
+];
+
+function typeOptions(selected) {
+  return TYPE_GROUPS.map(([label, types]) =>
+    el("optgroup", { label }, types.map((type) =>
+      el("option", { value: type, selected: type === selected }, TYPE_LABELS[type]))));
+}
 
 const state = {
   datasets: [],
@@ -180,7 +194,7 @@ function renderLayers() {
         markCustom();
         renderLayers();
       },
-    }, LAYER_TYPES.map((type) => el("option", { value: type, selected: type === layer.type }, TYPE_LABELS[type])));
+    }, typeOptions(layer.type));
     const cells = NUMBER_COLUMNS.map((column) => {
       const key = column.keyFor(layer.type);
       return el("td", {}, key ? numberInput(layer, index, key) : "");
@@ -483,7 +497,7 @@ async function showExamples(modelId, evaluation, trueClass, predictedClass) {
 // ---- start --------------------------------------------------------------------------------
 
 async function init() {
-  $("add-layer-type").replaceChildren(...LAYER_TYPES.map((type) => el("option", { value: type }, TYPE_LABELS[type])));
+  $("add-layer-type").replaceChildren(...typeOptions("conv"));
   $("api-token").value = getToken();
   $("dataset-select").addEventListener("change", showDatasetInfo);
   $("preset-select").addEventListener("change", (event) => {
