@@ -4,7 +4,8 @@ Measures, in one run:
 
 1. one training step (forward, backward, SGD update) of the ``seed`` preset on a batch of float32
    images 32 x 32 x 3 with 10 classes, in cnn_core and in the same network in PyTorch. Both run at
-   the BLAS thread count that NumPy uses;
+   the BLAS thread count that NumPy uses, then both at one thread, which busy machines disturb
+   less;
 2. the classic four-loop convolution against ``conv_forward`` on one thread, on one image shaped
    like the second conv layer's input: 32 x 32 x 32, padded by 1, 64 filters 3 x 3;
 3. the peak resident memory of a process that runs cnn_core steps at batch 64.
@@ -150,7 +151,6 @@ def make_torch_step(batch_size: int, threads: int):
         return None
     from torch import nn
 
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     layers = []
     n_C_prev = INPUT_SHAPE[2]
@@ -170,6 +170,7 @@ def make_torch_step(batch_size: int, threads: int):
     y_t = torch.from_numpy(y)
 
     def step() -> float:
+        torch.set_num_threads(threads)
         optimizer.zero_grad(set_to_none=True)
         loss = nn.functional.cross_entropy(model(X_t), y_t)
         loss.backward()
@@ -177,6 +178,32 @@ def make_torch_step(batch_size: int, threads: int):
         return loss.item()
 
     return step, torch.__version__
+
+
+def compare_steps(batch_size: int, threads: int, repeats: int) -> None:
+    """Time and print the cnn_core and PyTorch training steps with ``threads`` threads each."""
+    cnn_core_step, built_with = make_cnn_core_step(batch_size)
+    runs = {"cnn_core": cnn_core_step}
+    torch_step = make_torch_step(batch_size, threads)
+    if torch_step is not None:
+        runs["torch"], torch_version = torch_step
+
+    F.set_num_threads(threads)
+    with blas_threads(threads):
+        medians = interleaved_medians(runs, repeats)
+        final_cost = cnn_core_step()
+    F.set_num_threads(None)
+
+    print(f"\nseed preset training step, batch {batch_size}, {threads} thread(s), {built_with}")
+    if not np.isfinite(final_cost):
+        print("  warning: the cnn_core loss became non-finite, so the timing may not be typical")
+    print(f"  cnn_core: {medians['cnn_core'] * 1e3:8.1f} ms")
+    if torch_step is None:
+        print("  PyTorch:  not installed, comparison skipped")
+        return
+    print(f"  PyTorch {torch_version}: {medians['torch'] * 1e3:8.1f} ms")
+    ratio = medians["cnn_core"] / medians["torch"]
+    print(f"  ratio cnn_core / PyTorch: {ratio:.2f} (target <= 1.25)")
 
 
 def time_layer2_conv(repeats: int) -> tuple[float, float]:
@@ -190,19 +217,19 @@ def time_layer2_conv(repeats: int) -> tuple[float, float]:
     W = rng.standard_normal((3, 3, 32, 64), dtype=np.float32)
     b = rng.standard_normal((1, 1, 1, 64), dtype=np.float32)
 
-    with one_blas_thread():
+    with blas_threads(1):
         loop_time = median_seconds(lambda: conv_forward_loops(A_prev, W, b, 1, 1), repeats)
         fast_time = median_seconds(lambda: F.conv_forward(A_prev, W, b, stride=1, pad=1), 50)
     return loop_time, fast_time
 
 
-def one_blas_thread():
-    """Return a context that limits BLAS to one thread, or does nothing without threadpoolctl."""
+def blas_threads(n_threads: int):
+    """Return a context that limits BLAS to ``n_threads``, or does nothing without threadpoolctl."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=n_threads, user_api="blas")
 
 
 def blas_info() -> dict:
@@ -253,30 +280,16 @@ def main() -> None:
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     print(
         f"BLAS: {blas.get('internal_api', 'unknown')} {blas.get('version', '')}, "
-        f"kernel {blas.get('architecture', 'unknown')}, {threads} threads; "
-        f"cnn_core element-wise threads: {F.get_num_threads()}"
+        f"kernel {blas.get('architecture', 'unknown')}, {threads} threads"
     )
     for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         if variable in os.environ:
             print(f"warning: {variable}={os.environ[variable]} is set")
 
-    cnn_core_step, built_with = make_cnn_core_step(args.batch_size)
-    runs = {"cnn_core": cnn_core_step}
-    torch_step = make_torch_step(args.batch_size, threads)
-    if torch_step is not None:
-        runs["torch"], torch_version = torch_step
-    medians = interleaved_medians(runs, args.repeats)
-    if not np.isfinite(cnn_core_step()):
-        print("warning: the cnn_core loss became non-finite, so the timing may not be typical")
-
-    print(f"\nseed preset training step, batch {args.batch_size}, built with {built_with}")
-    print(f"  cnn_core: {medians['cnn_core'] * 1e3:8.1f} ms")
-    if torch_step is None:
-        print("  PyTorch:  not installed, comparison skipped")
-    else:
-        print(f"  PyTorch {torch_version} ({threads} threads): {medians['torch'] * 1e3:8.1f} ms")
-        ratio = medians["cnn_core"] / medians["torch"]
-        print(f"  ratio cnn_core / PyTorch: {ratio:.2f} (target <= 1.25)")
+    print(f"load average over the last minute: {os.getloadavg()[0]:.1f}")
+    compare_steps(args.batch_size, threads, args.repeats)
+    if threads > 1:
+        compare_steps(args.batch_size, 1, args.repeats)
 
     loop_time, fast_time = time_layer2_conv(args.repeats)
     print("\nconv on one image 32x32x32, pad 1, 64 filters 3x3, one thread")
