@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,11 +29,18 @@ EXIT_INTERRUPTED = 130
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cnn-playground`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded by `train` in the model's metadata
     module = importlib.import_module(_COMMAND_MODULES[args.command])
 
     try:
         return module.run(args) or 0
+    except BrokenPipeError:
+        # The reader of stdout went away (for example `| head`): stop quietly, as Unix tools do,
+        # and keep Python from failing again while it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except KeyboardInterrupt:
         _print_error("interrupted")
         return EXIT_INTERRUPTED

@@ -9,6 +9,9 @@ from typing import NoReturn
 from app.core.config import VERSION
 
 PROG = "cnn-playground"
+# An image folder has no test split, so `train` holds out this fraction of it for validation
+# unless --validation-split says otherwise.
+FOLDER_VALIDATION_FRACTION = 0.2
 OPTIMIZERS = ("sgd", "momentum", "adam")
 DEFAULT_TOP_K = 3
 DEFAULT_EVAL_BATCH_SIZE = 500
@@ -103,8 +106,9 @@ def _add_data_dir(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="folder with the dataset's files (default: the dataset's standard folder, "
-        "e.g. /usr/share/datasets/fashion-mnist; see 'cnn-playground datasets')",
+        help="folder with a built-in dataset's files (default: the folder in its "
+        "CNN_PLAYGROUND_<NAME>_DIR variable, else its standard folder, for Fashion-MNIST "
+        "/usr/share/datasets/fashion-mnist)",
     )
 
 
@@ -176,10 +180,10 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--validation-split",
         type=fraction,
-        default=0.0,
         metavar="F",
         help="fraction of the training images held out to validate after each epoch and to "
-        "pick the best checkpoint; 0 validates on the test images instead (default: 0)",
+        "pick the best checkpoint, in [0, 1) (default: validate on the test images; an image "
+        f"folder, which has no test split, holds out {FOLDER_VALIDATION_FRACTION})",
     )
     train.add_argument(
         "--output",
@@ -277,7 +281,15 @@ def _add_datasets(commands: argparse._SubParsersAction) -> None:
         "datasets",
         help="list the datasets, where their files are and how to get missing ones",
         description="List every dataset with its folder, size and classes, and say how to "
-        "install the missing ones.",
+        "install the missing ones. The folders of the built-in datasets come from the "
+        "variables CNN_PLAYGROUND_FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), "
+        "CNN_PLAYGROUND_MNIST_DIR and CNN_PLAYGROUND_CIFAR10_DIR.",
+    )
+    datasets.add_argument(
+        "folders",
+        nargs="*",
+        metavar="FOLDER",
+        help="also describe these folders (or .zip files) of class folders of your own images",
     )
     datasets.add_argument(
         "--json", action="store_true", help="print a JSON list instead of text (default: text)"
