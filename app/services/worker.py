@@ -150,6 +150,10 @@ def train_job(
     from cnn_core.training import TrainingCancelled, TrainingHistory, evaluate, train
 
     data = load_training_dataset(settings, params["dataset"])
+    # Loading takes seconds, and a cancel request that arrived meanwhile should not wait for
+    # the first training batch.
+    if cancel_event.is_set():
+        raise TrainingCancelled("training cancelled while the dataset loaded", TrainingHistory())
     subset = np.random.default_rng(params["seed"]).permutation(len(data.y_train))
     subset = np.sort(subset[: params["train_limit"]])
     images, labels, val_images, val_labels = train_validation_split(

@@ -72,6 +72,14 @@ def wait_for_status(client, job_id: str, statuses: set[str], timeout: float = 90
         time.sleep(0.1)
 
 
+def wait_until_training(client, job_id: str, timeout: float = 90.0) -> None:
+    """Poll the job until its worker has finished at least one batch."""
+    deadline = time.monotonic() + timeout
+    while client.get(f"/api/jobs/{job_id}").json()["progress"] == 0:
+        assert time.monotonic() < deadline, f"job made no progress in {timeout} s"
+        time.sleep(0.1)
+
+
 def read_events(client, job_id: str) -> list[tuple[str, dict]]:
     """Read the job's event stream to its end; return `(event name, decoded data)` pairs."""
     events = []
@@ -191,6 +199,7 @@ def test_cancel_queued_and_running(client: TestClient) -> None:
     running = submit(client, LONG_JOB)
     queued = submit(client, {**LONG_JOB, "name": "queued"})
     wait_for_status(client, running["id"], {"running"})
+    wait_until_training(client, running["id"])
 
     response = client.delete(f"/api/jobs/{queued['id']}")
     assert response.status_code == 200
