@@ -25,7 +25,7 @@ from app.services.errors import (
     UnsupportedMediaError,
 )
 from app.services.models import ModelStore
-from app.services.tensors import encode_tensor
+from app.services.tensors import encode_tensor, encode_tensor_bytes, json_bytes
 from cnn_core.datasets.errors import (
     CorruptImageError,
     EmptyImageError,
@@ -77,8 +77,12 @@ class InferenceService:
     def inspect_body(
         self, model_id: str, data: bytes, layers: Sequence[str] | None = None
     ) -> bytes:
-        """Inspect the image in ``data`` and return the JSON body. Blocks the caller."""
-        return to_json_bytes(self.inspect_sync(model_id, data, layers))
+        """Inspect the image in ``data`` and return the JSON body. Blocks the caller.
+
+        The body is the JSON of ``inspect_sync``'s result, but the tensors' base64 text goes
+        into it without passing through the JSON encoder, which would scan every character.
+        """
+        return json_bytes(self._inspect(model_id, data, layers, encode_tensor_bytes))
 
     def predict_sync(self, model_id: str, data: bytes) -> dict[str, Any]:
         """Classify the image in ``data``: every class, most likely first. Blocks the caller."""
@@ -92,6 +96,15 @@ class InferenceService:
         self, model_id: str, data: bytes, layers: Sequence[str] | None = None
     ) -> dict[str, Any]:
         """Classify ``data`` and collect what each selected layer computed. Blocks the caller."""
+        return self._inspect(model_id, data, layers, encode_tensor)
+
+    def _inspect(
+        self,
+        model_id: str,
+        data: bytes,
+        layers: Sequence[str] | None,
+        encode: Callable[[np.ndarray], Any],
+    ) -> dict[str, Any]:
         model = self.store.load(model_id)
         selected = select_layers(model, layers)
         X = self.prepare_input(model, data)
@@ -106,9 +119,11 @@ class InferenceService:
 
         return {
             "model_id": model_id,
-            "input": encode_tensor(X[0]),
+            "input": encode(X[0]),
             "predictions": rank_predictions(probs[:, 0], model.classes),
-            "layers": [encode_trace_entry(entry) for entry in trace if entry["index"] in selected],
+            "layers": [
+                encode_trace_entry(entry, encode) for entry in trace if entry["index"] in selected
+            ],
         }
 
     def prepare_input(self, model: Model, data: bytes) -> np.ndarray:
@@ -206,12 +221,15 @@ def select_layers(model: Model, requested: Sequence[str] | None) -> set[int]:
     return selected
 
 
-def encode_trace_entry(entry: dict[str, Any]) -> dict[str, Any]:
+def encode_trace_entry(
+    entry: dict[str, Any], encode: Callable[[np.ndarray], Any] = encode_tensor
+) -> dict[str, Any]:
     """Convert one entry of ``Network.forward(X, trace=True)`` into its JSON form.
 
     Batch arrays (``output``, ``padded_input``, ``pool_mask``) lose their batch axis:
     ``(1, n_H, n_W, n_C)`` becomes ``(n_H, n_W, n_C)`` and ``(n_features, 1)`` becomes
-    ``(n_features,)``. Parameters (``weights``, ``bias``) keep their shapes.
+    ``(n_features,)``. Parameters (``weights``, ``bias``) keep their shapes. ``encode`` turns
+    each array into its tensor form: ``encode_tensor`` or ``encode_tensor_bytes``.
     """
     result: dict[str, Any] = {key: entry[key] for key in _ENTRY_KEYS}
     result["output_shape"] = [int(n) for n in entry["output_shape"]]
@@ -221,7 +239,7 @@ def encode_trace_entry(entry: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, np.ndarray):
             array = _first_example(value) if key in _BATCH_KEYS else value
-            result[key] = encode_tensor(array)
+            result[key] = encode(array)
         elif isinstance(value, float) and not math.isfinite(value):
             raise InvalidParameterError(f"Layer {entry['name']!r} produced a non-finite {key}.")
         elif isinstance(value, np.generic):
