@@ -25,14 +25,19 @@ class Preset:
     batch_size: int
     optimizer: str
     learning_rate: float
+    lr_schedule: str = "cosine"
 
     def training_defaults(self) -> dict:
-        """Return the recommended `epochs`, `batch_size`, `optimizer` and `learning_rate`."""
+        """Return the recommended settings as keyword arguments of `cnn_core.training.train`.
+
+        The keys are `epochs`, `batch_size`, `optimizer`, `learning_rate` and `lr_schedule`.
+        """
         return {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "optimizer": self.optimizer,
             "learning_rate": self.learning_rate,
+            "lr_schedule": self.lr_schedule,
         }
 
     def to_dict(self) -> dict:

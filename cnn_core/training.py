@@ -22,6 +22,22 @@ from .network import Network
 from .optimizers import Optimizer, make_optimizer
 from .serialization import Model, save_model
 
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def scheduled_learning_rate(schedule: str, base: float, step: int, total_steps: int) -> float:
+    """Return the learning rate for batch `step` (from 0) of a run of `total_steps` batches.
+
+    "constant" keeps `base`. "cosine" decays from `base` at the first batch towards 0 at the
+    end along half a cosine wave (Loshchilov and Hutter, 2017, "SGDR"), which lets a short
+    run settle into a minimum instead of ending on large steps.
+    """
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+    raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {schedule!r}")
+
 
 class DivergenceError(RuntimeError):
     """The loss or the weights became NaN or infinite during training."""
@@ -63,6 +79,7 @@ class Progress:
     loss: float
     accuracy: float
     elapsed: float  # seconds since train() started
+    learning_rate: float  # used for the last batch
     epoch_end: bool = False
     epoch_metrics: EpochMetrics | None = None
 
@@ -194,6 +211,35 @@ def _divergence(where: str, value: str, learning_rate: float) -> DivergenceError
     )
 
 
+def _train_step(
+    network: Network,
+    optimizer: Optimizer,
+    X_batch: np.ndarray,
+    y_batch: np.ndarray,
+    where: str,
+    base_rate: float,
+) -> tuple[float, np.ndarray]:
+    """Run forward, backward and one optimizer step; return the batch loss and the logits."""
+    # Overflow in a diverging run is reported once as a DivergenceError, not as a stream of
+    # NumPy RuntimeWarnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = network.forward(X_batch)
+        cost, dZ = softmax_cross_entropy(Z, y_batch)
+    if not math.isfinite(cost):
+        network.clear_cache()
+        raise _divergence(where, f"the loss is {cost}", base_rate)
+
+    parameters = network.parameters()
+    with np.errstate(over="ignore", invalid="ignore"):
+        network.backward(dZ)
+        optimizer.step(parameters, network.gradients())
+
+    for key, value in parameters.items():
+        if not np.isfinite(value).all():
+            raise _divergence(where, f"parameter {key!r} has non-finite values", base_rate)
+    return cost, Z
+
+
 def train(
     network: Network,
     X_train: np.ndarray,
@@ -205,6 +251,7 @@ def train(
     batch_size: int,
     optimizer: str | Optimizer = "adam",
     learning_rate: float | None = None,
+    lr_schedule: str = "cosine",
     seed: int = 0,
     callback: Callable[[Progress], None] | None = None,
     cancel_event: threading.Event | None = None,
@@ -220,7 +267,9 @@ def train(
     epochs, batch_size : positive integers; the last batch of an epoch may be smaller.
     optimizer : "sgd", "momentum", "adam" or an Optimizer instance (then `learning_rate` must
         be None, because the instance has its own).
-    learning_rate : required with an optimizer name.
+    learning_rate : required with an optimizer name. It is the rate of the first batch.
+    lr_schedule : "cosine" (default) decays the rate towards 0 over all batches of the run;
+        "constant" keeps it.
     seed : seeds the generator that shuffles the examples each epoch. With the same network
         weights, data and settings, a run gives the same result.
     callback : called with a `Progress` after every batch and once more at each epoch's end.
@@ -242,6 +291,10 @@ def train(
         X_val, y_val = _check_data(network, X_val, y_val, "X_val", "y_val")
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size)
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {lr_schedule!r}"
+        )
 
     if isinstance(optimizer, Optimizer):
         if learning_rate is not None:
@@ -254,9 +307,8 @@ def train(
             raise ValueError(f"learning_rate is required with optimizer {optimizer!r}")
         optimizer = make_optimizer(optimizer, learning_rate)
 
+    base_rate = optimizer.learning_rate
     rng = np.random.default_rng(seed)
-    parameters = network.parameters()
-    gradients = network.gradients()
     m = X_train.shape[0]
     batches_per_epoch = math.ceil(m / batch_size)
     total_batches = epochs * batches_per_epoch
@@ -264,102 +316,93 @@ def train(
     best_score = -math.inf
     started = time.perf_counter()
 
-    for epoch in range(1, epochs + 1):
-        epoch_started = time.perf_counter()
-        order = rng.permutation(m)
-        loss_sum = 0.0
-        correct = 0
-        seen = 0
+    try:
+        for epoch in range(1, epochs + 1):
+            epoch_started = time.perf_counter()
+            order = rng.permutation(m)
+            loss_sum = 0.0
+            correct = 0
+            seen = 0
 
-        for batch in range(1, batches_per_epoch + 1):
-            if cancel_event is not None and cancel_event.is_set():
-                network.clear_cache()
-                raise TrainingCancelled(
-                    f"training cancelled at epoch {epoch}, batch {batch}", history
-                )
-
-            indices = order[(batch - 1) * batch_size : batch * batch_size]
-            X_batch, y_batch = X_train[indices], y_train[indices]
-
-            # Overflow in a diverging run is reported once as a DivergenceError below, not as a
-            # stream of NumPy RuntimeWarnings.
-            with np.errstate(over="ignore", invalid="ignore"):
-                Z = network.forward(X_batch)
-                cost, dZ = softmax_cross_entropy(Z, y_batch)
-            if not math.isfinite(cost):
-                network.clear_cache()
-                raise _divergence(
-                    f"epoch {epoch}, batch {batch}",
-                    f"the loss is {cost}",
-                    optimizer.learning_rate,
-                )
-            with np.errstate(over="ignore", invalid="ignore"):
-                network.backward(dZ)
-                optimizer.step(parameters, gradients)
-
-            for key, value in parameters.items():
-                if not np.isfinite(value).all():
-                    raise _divergence(
-                        f"epoch {epoch}, batch {batch}",
-                        f"parameter {key!r} has non-finite values",
-                        optimizer.learning_rate,
+            for batch in range(1, batches_per_epoch + 1):
+                if cancel_event is not None and cancel_event.is_set():
+                    network.clear_cache()
+                    raise TrainingCancelled(
+                        f"training cancelled at epoch {epoch}, batch {batch}", history
                     )
 
-            loss_sum += float(cost) * len(indices)
-            correct += int(np.count_nonzero(np.argmax(Z, axis=0) == y_batch))
-            seen += len(indices)
+                step = (epoch - 1) * batches_per_epoch + batch - 1
+                optimizer.learning_rate = scheduled_learning_rate(
+                    lr_schedule, base_rate, step, total_batches
+                )
+                indices = order[(batch - 1) * batch_size : batch * batch_size]
+                X_batch, y_batch = X_train[indices], y_train[indices]
+
+                cost, Z = _train_step(
+                    network, optimizer, X_batch, y_batch, f"epoch {epoch}, batch {batch}", base_rate
+                )
+
+                loss_sum += float(cost) * len(indices)
+                correct += int(np.count_nonzero(np.argmax(Z, axis=0) == y_batch))
+                seen += len(indices)
+                if callback is not None:
+                    callback(
+                        Progress(
+                            epoch=epoch,
+                            epochs=epochs,
+                            batch=batch,
+                            batches_per_epoch=batches_per_epoch,
+                            fraction=((epoch - 1) * batches_per_epoch + batch) / total_batches,
+                            loss=loss_sum / seen,
+                            accuracy=correct / seen,
+                            elapsed=time.perf_counter() - started,
+                            learning_rate=optimizer.learning_rate,
+                        )
+                    )
+
+            val_loss = val_accuracy = None
+            if X_val is not None:
+                result = evaluate(network, X_val, y_val, batch_size=max(batch_size, 256))
+                val_loss, val_accuracy = result.loss, result.accuracy
+            metrics = EpochMetrics(
+                epoch=epoch,
+                train_loss=loss_sum / seen,
+                train_accuracy=correct / seen,
+                val_loss=val_loss,
+                val_accuracy=val_accuracy,
+                seconds=time.perf_counter() - epoch_started,
+            )
+            history.epochs.append(metrics)
+
+            score = val_accuracy if val_accuracy is not None else metrics.train_accuracy
+            is_best = score > best_score
+            if is_best:
+                best_score = score
+                history.best_epoch = epoch
+            if on_checkpoint is not None:
+                on_checkpoint("last", network, metrics)
+                if is_best:
+                    on_checkpoint("best", network, metrics)
             if callback is not None:
                 callback(
                     Progress(
                         epoch=epoch,
                         epochs=epochs,
-                        batch=batch,
+                        batch=batches_per_epoch,
                         batches_per_epoch=batches_per_epoch,
-                        fraction=((epoch - 1) * batches_per_epoch + batch) / total_batches,
-                        loss=loss_sum / seen,
-                        accuracy=correct / seen,
+                        fraction=epoch / epochs,
+                        loss=metrics.train_loss,
+                        accuracy=metrics.train_accuracy,
                         elapsed=time.perf_counter() - started,
+                        learning_rate=optimizer.learning_rate,
+                        epoch_end=True,
+                        epoch_metrics=metrics,
                     )
                 )
 
-        val_loss = val_accuracy = None
-        if X_val is not None:
-            result = evaluate(network, X_val, y_val, batch_size=max(batch_size, 256))
-            val_loss, val_accuracy = result.loss, result.accuracy
-        metrics = EpochMetrics(
-            epoch=epoch,
-            train_loss=loss_sum / seen,
-            train_accuracy=correct / seen,
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            seconds=time.perf_counter() - epoch_started,
-        )
-        history.epochs.append(metrics)
-
-        score = val_accuracy if val_accuracy is not None else metrics.train_accuracy
-        is_best = score > best_score
-        if is_best:
-            best_score = score
-            history.best_epoch = epoch
-        if on_checkpoint is not None:
-            on_checkpoint("last", network, metrics)
-            if is_best:
-                on_checkpoint("best", network, metrics)
-        if callback is not None:
-            callback(
-                Progress(
-                    epoch=epoch,
-                    epochs=epochs,
-                    batch=batches_per_epoch,
-                    batches_per_epoch=batches_per_epoch,
-                    fraction=epoch / epochs,
-                    loss=metrics.train_loss,
-                    accuracy=metrics.train_accuracy,
-                    elapsed=time.perf_counter() - started,
-                    epoch_end=True,
-                    epoch_metrics=metrics,
-                )
-            )
+    finally:
+        # An Optimizer instance passed in gets its own rate back.
+        optimizer.learning_rate = base_rate
 
     return history
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from cnn_core.functional import softmax, softmax_cross_entropy
 from cnn_core.layers import SpecError
 from cnn_core.network import Network, infer_shapes, normalize_spec, parameter_shapes
 from cnn_core.presets import PRESETS, preset_layers
+from cnn_core.training import train
 
 from .gradcheck import assert_gradient_close, numerical_gradient
 
@@ -449,3 +451,12 @@ def test_parameter_shapes_match_built_network():
     expected = {key: value.shape for key, value in net.parameters().items()}
 
     assert parameter_shapes(ALL_TYPES_SPEC, (7, 8, 2)) == expected
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_defaults_are_train_arguments(name):
+    defaults = PRESETS[name].training_defaults()
+
+    assert set(defaults) <= set(inspect.signature(train).parameters)
+    assert PRESETS[name].to_dict()["name"] == name
+    json.dumps(PRESETS[name].to_dict())

@@ -289,3 +289,49 @@ def test_evaluate_marks_absent_class():
     assert np.isnan(result.per_class_accuracy[2])
     assert result.confusion[2].sum() == 0
     assert result.to_dict()["per_class_accuracy"][2] is None
+
+
+def test_cosine_schedule_decays_rate():
+    X, y = quadrant_data(64, seed=0)
+    rates = []
+    optimizer = SGD(0.1)
+
+    train(
+        make_net(),
+        X,
+        y,
+        epochs=2,
+        batch_size=16,
+        optimizer=optimizer,
+        callback=lambda progress: rates.append((progress.epoch_end, progress.learning_rate)),
+    )
+
+    batch_rates = [rate for epoch_end, rate in rates if not epoch_end]
+    expected = [0.05 * (1 + np.cos(np.pi * step / 8)) for step in range(8)]
+    assert batch_rates == pytest.approx(expected)
+    assert optimizer.learning_rate == 0.1
+
+
+def test_constant_schedule_keeps_rate():
+    X, y = quadrant_data(32, seed=0)
+    rates = []
+
+    train(
+        make_net(),
+        X,
+        y,
+        epochs=2,
+        batch_size=16,
+        learning_rate=0.01,
+        lr_schedule="constant",
+        callback=lambda progress: rates.append(progress.learning_rate),
+    )
+
+    assert set(rates) == {0.01}
+
+
+def test_unknown_schedule_rejected():
+    X, y = quadrant_data(8, seed=0)
+
+    with pytest.raises(ValueError, match="lr_schedule must be one of cosine, constant; got 'step'"):
+        train(make_net(), X, y, epochs=1, batch_size=4, learning_rate=0.01, lr_schedule="step")
