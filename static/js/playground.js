@@ -43,9 +43,9 @@ async function loadModels() {
     select.replaceChildren(el("option", {}, "No models yet: train one first"));
     return;
   }
-  const wanted = new URLSearchParams(window.location.search).get("model");
+  const requestedId = new URLSearchParams(window.location.search).get("model");
   select.replaceChildren(...state.models.map((model) => el("option", { value: model.id }, describeModel(model))));
-  const initial = state.models.find((model) => String(model.id) === wanted) || state.models[0];
+  const initial = state.models.find((model) => String(model.id) === requestedId) || state.models[0];
   select.value = String(initial.id);
   select.disabled = false;
   chooseModel(initial);
@@ -279,10 +279,10 @@ function makeThumb(column, channel, variant) {
   canvas.style.width = `${size.width}px`;
   canvas.style.height = `${size.height}px`;
 
-  let what = "channel";
-  if (variant === "padded") what = "padded input channel";
-  else if (view.kind === "vector") what = "units";
-  const label = view.kind === "vector" ? `${column.layer.name} ${what}` : `${column.layer.name} ${what} ${channel}`;
+  let kind = "channel";
+  if (variant === "padded") kind = "padded input channel";
+  else if (view.kind === "vector") kind = "units";
+  const label = view.kind === "vector" ? `${column.layer.name} ${kind}` : `${column.layer.name} ${kind} ${channel}`;
   const selected = state.selected && state.selected.column === column && state.selected.channel === channel
     && state.selected.variant === variant;
   const button = el("button", {
@@ -368,15 +368,15 @@ function renderSelected() {
     padding: variant === "padded" ? column.layer.pad : 0,
     boxes: [{ ...state.cursor, height: 1, width: 1, color: "#e4572e" }],
   });
-  const what = variant === "padded"
+  const description = variant === "padded"
     ? `padded input of ${column.layer.name}, channel ${channel} (hatched cells are padding)`
     : view.kind === "vector" ? `${column.layer.name} units` : `${column.layer.name}, channel ${channel}`;
-  $("selected-caption").textContent = `${what}: ${shapeText(view)}`;
-  canvas.setAttribute("aria-label", `Selected map: ${what}. Use the arrow keys to move between cells.`);
+  $("selected-caption").textContent = `${description}: ${shapeText(view)}`;
+  canvas.setAttribute("aria-label", `Selected map: ${description}. Use the arrow keys to move between cells.`);
 
   $("legend-min").textContent = formatNumber(range.lo);
   $("legend-max").textContent = formatNumber(range.hi);
-  $("legend-caption").textContent = `viridis, ${NORM_LABELS[state.norm]} range of ${what}`;
+  $("legend-caption").textContent = `viridis, ${NORM_LABELS[state.norm]} range of ${description}`;
 }
 
 function showReadout(column, channel, variant, h, w) {

@@ -62,9 +62,9 @@ async function loadDatasets(selectName) {
   select.replaceChildren(...state.datasets.map((dataset) =>
     el("option", { value: dataset.name, disabled: !dataset.available, title: dataset.problem || null },
       `${dataset.label || dataset.name}${dataset.available ? "" : " (unavailable)"}`)));
-  const wanted = state.datasets.find((dataset) => dataset.name === selectName && dataset.available)
+  const chosen = state.datasets.find((dataset) => dataset.name === selectName && dataset.available)
     || state.datasets.find((dataset) => dataset.available);
-  if (wanted) select.value = wanted.name;
+  if (chosen) select.value = chosen.name;
   showDatasetInfo();
 }
 

@@ -51,7 +51,8 @@ def test_short_job_streams_and_finishes(desktop, live_server):
     page.click("#start-job")
     page.wait_for_function(FINAL, timeout=180_000)
 
-    assert page.get_attribute("#job-status", "data-status") == "succeeded"
+    status = page.get_attribute("#job-status", "data-status")
+    assert status == "succeeded", page.text_content("#job-status")
     # One epoch gives one training and one validation point on the loss chart.
     assert page.get_attribute("#loss-chart", "data-points") == "2"
     assert page.eval_on_selector("#job-progress", "element => element.value") == 1
