@@ -96,3 +96,30 @@ def test_default_threads_follow_omp_num_threads(monkeypatch):
     assert _parallel.default_num_threads() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
     assert _parallel.default_num_threads() == len(os.sched_getaffinity(0))
+
+
+def _pool_in_child(queue):
+    A_prev = np.arange(4 * 5 * 5 * 2, dtype=float).reshape(4, 5, 5, 2)
+    A, _ = pool_forward(A_prev, f=2, stride=1)
+    queue.put(float(A.sum()))
+
+
+def test_forked_child_gets_new_thread_pool(three_threads):
+    # A forked child inherits the pool object but not its threads, and must still run the work.
+    multiprocessing = pytest.importorskip("multiprocessing")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("fork start method not available")
+    A_prev = np.arange(4 * 5 * 5 * 2, dtype=float).reshape(4, 5, 5, 2)
+    expected = float(pool_forward(A_prev, f=2, stride=1)[0].sum())
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_pool_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=20)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == expected
