@@ -68,7 +68,7 @@ def conv_forward(
     Returns
     -------
     Z : ndarray of shape (m, n_H, n_W, n_C)
-        Its dtype follows NumPy promotion of the inputs, so float32 inputs give float32.
+        Its dtype follows NumPy promotion of ``A_prev`` and ``W``, so float32 inputs give float32.
     cache : ConvCache
     """
     A_prev = as_float_array("A_prev", A_prev)
