@@ -43,7 +43,8 @@ def set_num_threads(n_threads: int | None) -> None:
     """Set the number of threads for element-wise work; ``None`` restores the default.
 
     This does not change the BLAS thread count, which threadpoolctl or the BLAS library's own
-    environment variables control.
+    environment variables control. Call it while no operation is running in another thread,
+    because it shuts down the current worker threads.
     """
     global _num_threads, _executor
     if n_threads is not None:
