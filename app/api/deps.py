@@ -12,7 +12,10 @@ from app.services.inference import InferenceService
 from app.services.models import ModelStore
 
 
-def get_app_settings(request: Request) -> Settings:
+# NOTE: the getters in this module are `async def` although they never await. FastAPI runs a
+# plain `def` dependency in a worker thread, and each round trip to that thread costs far more
+# than reading an attribute of `app.state`.
+async def get_app_settings(request: Request) -> Settings:
     """Return the settings the running app was built with."""
     return request.app.state.settings
 
@@ -47,12 +50,12 @@ def require_token(request: Request, settings: SettingsDep) -> None:
 TokenDep = Depends(require_token)
 
 
-def get_model_store(request: Request) -> ModelStore:
+async def get_model_store(request: Request) -> ModelStore:
     """Return the model store created at startup."""
     return request.app.state.model_store
 
 
-def get_inference(request: Request) -> InferenceService:
+async def get_inference(request: Request) -> InferenceService:
     """Return the inference thread pool created at startup."""
     return request.app.state.inference
 
