@@ -2,7 +2,8 @@
 
 For each preset, the script trains on the 60,000 training images with the preset's default
 epochs, batch size, optimizer and learning rate, then evaluates on the 10,000 test images. The
-same architecture, initialization scheme, optimizer, batch size and epoch count run in PyTorch
+same architecture, initialization scheme, optimizer, learning-rate schedule, batch size and epoch
+count run in PyTorch
 in the same process, with PyTorch's thread count set to NumPy's BLAS thread count. Training
 wall time excludes data loading and evaluation.
 
@@ -32,7 +33,7 @@ from threadpoolctl import threadpool_info
 from cnn_core.datasets import compute_normalization, load_dataset, to_model_input
 from cnn_core.network import Network
 from cnn_core.presets import PRESETS, preset_layers
-from cnn_core.training import evaluate, train
+from cnn_core.training import evaluate, scheduled_learning_rate, train
 
 TARGETS = {"tiny": (0.90, 180.0), "small": (0.925, 900.0)}  # (min test accuracy, max seconds)
 
@@ -48,6 +49,7 @@ class RunResult:
     batch_size: int
     optimizer: str
     learning_rate: float
+    lr_schedule: str
     train_seconds: float
     test_accuracy: float
     test_loss: float
@@ -157,12 +159,22 @@ def run_torch(
     rng = np.random.default_rng(seed)
     batch_size = settings["batch_size"]
 
+    batches_per_epoch = -(-len(y_train) // batch_size)
+    total_steps = settings["epochs"] * batches_per_epoch
+    step = 0
+
     start = time.perf_counter()
     model.train()
     for _ in range(settings["epochs"]):
         order = torch.from_numpy(rng.permutation(len(y_train)))
         for first in range(0, len(order), batch_size):
             batch = order[first : first + batch_size]
+            rate = scheduled_learning_rate(
+                settings["lr_schedule"], settings["learning_rate"], step, total_steps
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+            step += 1
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(X_train[batch]), y_train[batch])
             loss.backward()
@@ -185,6 +197,7 @@ def run_torch(
         batch_size=batch_size,
         optimizer=settings["optimizer"],
         learning_rate=settings["learning_rate"],
+        lr_schedule=settings["lr_schedule"],
         train_seconds=train_seconds,
         test_accuracy=test_accuracy,
         test_loss=test_loss,
@@ -204,6 +217,7 @@ def run_cnn_core(
         batch_size=settings["batch_size"],
         optimizer=settings["optimizer"],
         learning_rate=settings["learning_rate"],
+        lr_schedule=settings["lr_schedule"],
         seed=seed,
     )
     train_seconds = time.perf_counter() - start
@@ -217,6 +231,7 @@ def run_cnn_core(
         batch_size=settings["batch_size"],
         optimizer=settings["optimizer"],
         learning_rate=settings["learning_rate"],
+        lr_schedule=settings["lr_schedule"],
         train_seconds=train_seconds,
         test_accuracy=result.accuracy,
         test_loss=result.loss,
@@ -256,7 +271,7 @@ def format_table(results: list[RunResult]) -> str:
     """Format the results as a Markdown table with the target and the cnn_core/PyTorch ratio."""
     torch_seconds = {r.preset: r.train_seconds for r in results if r.library == "pytorch"}
     lines = [
-        "| preset | library | params | epochs | batch | optimizer | learning rate "
+        "| preset | library | params | epochs | batch | optimizer | learning rate, schedule "
         "| training time (s) | test accuracy | time / PyTorch | target |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -271,7 +286,7 @@ def format_table(results: list[RunResult]) -> str:
             target = f">= {accuracy} in <= {seconds:.0f} s: {'met' if met else 'missed'}"
         lines.append(
             f"| {r.preset} | {r.library} | {r.n_params:,} | {r.epochs} | {r.batch_size} "
-            f"| {r.optimizer} | {r.learning_rate:g} | {r.train_seconds:.1f} "
+            f"| {r.optimizer} | {r.learning_rate:g} {r.lr_schedule} | {r.train_seconds:.1f} "
             f"| {r.test_accuracy:.4f} | {ratio} | {target} |"
         )
     return "\n".join(lines)

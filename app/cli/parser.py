@@ -13,6 +13,7 @@ PROG = "cnn-playground"
 # unless --validation-split says otherwise.
 FOLDER_VALIDATION_FRACTION = 0.2
 OPTIMIZERS = ("sgd", "momentum", "adam")
+LR_SCHEDULES = ("cosine", "constant")
 DEFAULT_TOP_K = 3
 DEFAULT_EVAL_BATCH_SIZE = 500
 
@@ -163,6 +164,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         type=positive_float,
         metavar="X",
         help="step size of the optimizer, a number > 0 (default: the preset's)",
+    )
+    train.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        help="how the learning rate changes over the run: cosine decays it to 0 by the last "
+        "batch, constant keeps it (default: the preset's)",
     )
     train.add_argument(
         "--seed",

@@ -28,7 +28,7 @@ from cnn_core.datasets import (
 from cnn_core.network import Network
 from cnn_core.presets import PRESETS, Preset, preset_layers
 from cnn_core.serialization import Model, load_model, save_model
-from cnn_core.training import EpochMetrics, Progress, evaluate, train
+from cnn_core.training import DivergenceError, EpochMetrics, Progress, evaluate, train
 
 _POSTFIX_EVERY = 10  # batches between updates of the loss shown on the progress bar
 
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
                 ("batch_size", args.batch_size),
                 ("optimizer", args.optimizer),
                 ("learning_rate", args.learning_rate),
+                ("lr_schedule", args.lr_schedule),
             )
             if value is not None
         },
@@ -121,17 +122,21 @@ def run(args: argparse.Namespace) -> int:
 
     with _ProgressBar(settings["epochs"], disabled=args.quiet) as progress:
         started = time.perf_counter()
-        history = train(
-            network,
-            X_train,
-            labels,
-            X_val=X_val,
-            y_val=val_labels,
-            seed=args.seed,
-            callback=progress.update,
-            on_checkpoint=save_checkpoint,
-            **settings,
-        )
+        try:
+            history = train(
+                network,
+                X_train,
+                labels,
+                X_val=X_val,
+                y_val=val_labels,
+                seed=args.seed,
+                callback=progress.update,
+                on_checkpoint=save_checkpoint,
+                **settings,
+            )
+        except DivergenceError as error:
+            saved = f" Epoch {len(history_rows)} is saved in {output}." if history_rows else ""
+            raise CliError(f"{error}{saved}") from None
         training_seconds = time.perf_counter() - started
 
     final = {
@@ -285,7 +290,11 @@ class _ProgressBar:
         self.bar.update(1)
         if progress.batch % _POSTFIX_EVERY == 0 or progress.batch == progress.batches_per_epoch:
             self.bar.set_description(f"epoch {progress.epoch}/{progress.epochs}", refresh=False)
-            self.bar.set_postfix(loss=f"{progress.loss:.4f}", acc=f"{progress.accuracy:.4f}")
+            self.bar.set_postfix(
+                loss=f"{progress.loss:.4f}",
+                acc=f"{progress.accuracy:.4f}",
+                lr=f"{progress.learning_rate:.2e}",
+            )
 
 
 def _describe_epoch(metrics: EpochMetrics, epochs: int) -> str:

@@ -129,3 +129,13 @@ def test_bad_train_request(args, fragment, tmp_path):
     result = run_cli("train", *args, "--epochs", "1", cwd=tmp_path)
     check_one_line_error(result, fragment, returncode=1)
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_diverging_training(tmp_path):
+    result = run_cli(
+        "train", "--train-limit", "500", "--epochs", "1", "--optimizer", "sgd",
+        "--learning-rate", "1e9", "--lr-schedule", "constant", "--quiet",
+        "--validation-split", "0.2", "--output", str(tmp_path / "m.npz"),
+    )  # fmt: skip
+    check_one_line_error(result, "training diverged", returncode=1)
+    assert "Lower the learning rate" in result.stderr
