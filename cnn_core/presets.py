@@ -85,11 +85,7 @@ def _small_layers(n_classes: int) -> LayerSpec:
     return [
         {"type": "conv", "filters": 32, "f": 3, "stride": 1, "pad": 1},
         {"type": "relu"},
-        {"type": "conv", "filters": 32, "f": 3, "stride": 1, "pad": 1},
-        {"type": "relu"},
         {"type": "maxpool", "f": 2, "stride": 2},
-        {"type": "conv", "filters": 64, "f": 3, "stride": 1, "pad": 1},
-        {"type": "relu"},
         {"type": "conv", "filters": 64, "f": 3, "stride": 1, "pad": 1},
         {"type": "relu"},
         {"type": "maxpool", "f": 2, "stride": 2},
@@ -122,26 +118,33 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
             optimizer="adam",
             learning_rate=0.001,
         ),
+        # Fashion-MNIST, all 60,000 training images, seed 0: 0.913 test accuracy after these 4
+        # epochs (0.895 with a constant rate). One epoch took about 37 s on 2 idle cores and
+        # 110-390 s on a busy shared machine, so the 3-minute target is an estimate.
         "tiny": Preset(
             name="tiny",
             description=(
                 "The fast default: two 3x3 conv blocks (16 and 32 filters) with 2x2 max-pools, "
-                "dense 64 and the classifier."
+                "dense 64 and the classifier (106k parameters for 10 classes)."
             ),
             input_shape=(28, 28, 1),
-            epochs=3,
+            epochs=4,
             batch_size=64,
             optimizer="adam",
             learning_rate=0.002,
         ),
+        # NOTE: not yet confirmed end to end with this engine. The same architecture in PyTorch
+        # reached 0.924 after 7 epochs at a constant rate, and one epoch here costs about 1.9
+        # tiny epochs, so 10 cosine-decayed epochs should reach 0.925 in about 12 minutes.
         "small": Preset(
             name="small",
             description=(
-                "A stronger small network: two blocks of two 3x3 convs (32 and 64 filters) "
-                "each followed by a 2x2 max-pool, dense 128 and the classifier."
+                "A stronger small network: two 3x3 conv blocks (32 and 64 filters) with 2x2 "
+                "max-pools, dense 128 and the classifier (422k parameters for 10 classes), "
+                "trained longer than tiny."
             ),
             input_shape=(28, 28, 1),
-            epochs=6,
+            epochs=10,
             batch_size=64,
             optimizer="adam",
             learning_rate=0.001,
