@@ -23,7 +23,8 @@ COPY app ./app
 COPY templates ./templates
 COPY static ./static
 
-# An editable install, as `make run` does: the app finds templates/ and static/ beside its package.
+# An editable install, as `make run` and the README do, because the app serves templates/ and
+# static/ from beside its package folder.
 RUN pip install -e .
 
 RUN useradd --create-home --uid 10001 playground \
@@ -34,8 +35,9 @@ USER playground
 VOLUME ["/data"]
 EXPOSE 8000
 
+# The check follows CNN_PLAYGROUND_PORT, so `docker run -e CNN_PLAYGROUND_PORT=...` keeps it valid.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4).status != 200)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('CNN_PLAYGROUND_PORT', '8000'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/api/health', timeout=4).status != 200)"]
 
 # Host, port and data directory come from the CNN_PLAYGROUND_* variables above.
 CMD ["cnn-playground", "serve"]
