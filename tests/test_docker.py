@@ -119,7 +119,7 @@ def makefile_rule(target: str) -> str:
 
 
 def test_dockerfile_installs_like_readme():
-    """The image installs the dataset package and the runtime package as the README says."""
+    """The image installs the dataset package and the runtime package with the README's commands."""
     runs = "\n".join(instruction_args("RUN"))
     readme = (ROOT / "README.md").read_text()
     runtime_rule = makefile_rule("$(VENV)/.installed-runtime")

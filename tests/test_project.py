@@ -168,9 +168,9 @@ def fake_command(folder: Path, name: str, body: str) -> None:
 def fake_system(tmp_path):
     """Run system-deps.sh against stand-ins for `id`, `dpkg-query` and `apt-get`.
 
-    Returns a function taking the uid to report, the packages dpkg lists as installed, the
-    dataset folder and the script's arguments; it returns the finished process and the log of
-    apt-get calls.
+    Returns a function that takes the uid to report, the packages dpkg lists as installed, the
+    dataset folder and the script's arguments. That function returns the finished process and
+    the log of apt-get calls.
     """
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
