@@ -65,7 +65,8 @@ def build_torch_model(network: Network):
     """Build a PyTorch ``nn.Sequential`` with the same layers as ``network``, He-initialized.
 
     The model takes NCHW input and returns logits ``(m, n_classes)``. Its flatten step reads the
-    maps in NHWC C order, as cnn_core's ``flatten`` does, so a dense layer sees the same features.
+    maps in NHWC C order, as cnn_core's ``flatten`` does, so a dense layer receives the same
+    features.
     """
     import torch
     from torch import nn
@@ -141,7 +142,7 @@ def run_torch(
 ) -> RunResult:
     """Train and evaluate the PyTorch twin of ``network`` with the same settings and data.
 
-    ``data`` holds float32 model inputs ``X_train`` ``(m, n_H, n_W, n_C)`` and ``X_test``, and
+    ``data`` contains float32 model inputs ``X_train`` ``(m, n_H, n_W, n_C)`` and ``X_test``, and
     integer labels ``y_train`` ``(m,)`` and ``y_test``.
     """
     import torch

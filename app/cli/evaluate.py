@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from app.cli.errors import CliError
 from app.cli.loading import load_model_argument
@@ -80,8 +81,8 @@ def _print_tables(
     support = result.confusion.sum(axis=1)
     for index, name in enumerate(classes):
         accuracy = result.per_class_accuracy[index]
-        shown = "-" if accuracy != accuracy else f"{accuracy:.4f}"  # NaN: no image of the class
-        print(f"{index:>2}  {name:<{width}}  {shown:>8}  {support[index]:>6,}")
+        accuracy_text = "-" if math.isnan(accuracy) else f"{accuracy:.4f}"  # NaN: no image
+        print(f"{index:>2}  {name:<{width}}  {accuracy_text:>8}  {support[index]:>6,}")
     print()
 
     print("confusion matrix: row = true class #, column = predicted class #")

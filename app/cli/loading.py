@@ -15,8 +15,8 @@ from cnn_core.serialization import Model, ModelFileError, load_model, load_shipp
 def load_model_argument(text: str) -> Model:
     """Load the model that a MODEL argument names: a ``.npz`` path or a shipped model's name.
 
-    A text that ends in ``.npz``, contains a path separator or names an existing file is a path;
-    any other text is the name of a shipped model, such as ``default``.
+    A text that ends in ``.npz``, contains a path separator or names an existing file is a path.
+    Any other text is the name of a shipped model, such as ``default``.
     """
     path = Path(text)
     looks_like_path = path.suffix == ".npz" or len(path.parts) > 1 or path.exists()

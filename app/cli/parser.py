@@ -10,7 +10,7 @@ from app.core.config import VERSION
 
 PROG = "cnn-playground"
 # An image folder has no test split, so `train` holds out this fraction of it for validation
-# unless --validation-split says otherwise.
+# unless --validation-split sets another fraction.
 FOLDER_VALIDATION_FRACTION = 0.2
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LR_SCHEDULES = ("cosine", "constant")
@@ -136,12 +136,14 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="dataset to train on (default: fashion-mnist; see 'cnn-playground datasets')",
     )
     _add_data_dir(train)
+
     train.add_argument(
         "--preset",
         default="tiny",
         metavar="NAME",
         help="network architecture (default: tiny; see 'cnn-playground presets')",
     )
+
     train.add_argument(
         "--epochs",
         type=positive_int,
@@ -171,6 +173,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="how the learning rate changes over the run: cosine decays it to 0 by the last "
         "batch, constant keeps it (default: the preset's)",
     )
+
     train.add_argument(
         "--seed",
         type=non_negative_int,
@@ -192,6 +195,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "pick the best checkpoint, in [0, 1) (default: validate on the test images; an image "
         f"folder, which has no test split, holds out {FOLDER_VALIDATION_FRACTION})",
     )
+
     train.add_argument(
         "--output",
         required=True,
