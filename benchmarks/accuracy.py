@@ -1,11 +1,11 @@
 """Accuracy benchmark: train presets on all of Fashion-MNIST, with cnn_core and with PyTorch.
 
 For each preset, the script trains on the 60,000 training images with the preset's default
-epochs, batch size, optimizer and learning rate, then evaluates on the 10,000 test images. The
-same architecture, initialization scheme, optimizer, learning-rate schedule, batch size and epoch
-count run in PyTorch
-in the same process, with PyTorch's thread count set to NumPy's BLAS thread count. Training
-wall time excludes data loading and evaluation.
+epochs, batch size, optimizer, learning rate and schedule, then evaluates on the 10,000 test
+images. The same network also trains in PyTorch in the same process: same layers, initial
+weights, optimizer, per-batch learning rates, batch order, batch size and epochs, with
+PyTorch's thread count set to NumPy's BLAS thread count. Training wall time excludes data
+loading and evaluation.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/accuracy.py
     .venv/bin/python benchmarks/accuracy.py --presets tiny --skip-torch
@@ -62,11 +62,11 @@ def blas_threads() -> int:
 
 
 def build_torch_model(network: Network):
-    """Build a PyTorch ``nn.Sequential`` with the same layers as ``network``, He-initialized.
+    """Build a PyTorch ``nn.Sequential`` with the layers and the current weights of ``network``.
 
-    The model takes NCHW input and returns logits ``(m, n_classes)``. Its flatten step reads the
-    maps in NHWC C order, as cnn_core's ``flatten`` does, so a dense layer receives the same
-    features.
+    Both libraries then start from the same He-initialized weights. The model takes NCHW input
+    and returns logits ``(m, n_classes)``. Its flatten step reads the maps in NHWC C order, as
+    cnn_core's ``flatten`` does, so a dense layer receives the same features.
     """
     import torch
     from torch import nn
@@ -75,9 +75,10 @@ def build_torch_model(network: Network):
         def forward(self, maps: torch.Tensor) -> torch.Tensor:
             return maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)
 
+    parameters = network.parameters()
     modules: list[nn.Module] = []
     input_shapes = [tuple(network.input_shape), *map(tuple, network.output_shapes[:-1])]
-    for layer, input_shape in zip(network.spec, input_shapes, strict=True):
+    for index, (layer, input_shape) in enumerate(zip(network.spec, input_shapes, strict=True)):
         kind = layer["type"]
         if kind == "conv":
             conv = nn.Conv2d(
@@ -87,12 +88,14 @@ def build_torch_model(network: Network):
                 stride=layer["stride"],
                 padding=layer["pad"],
             )
-            fan_in = layer["f"] * layer["f"] * input_shape[-1]
-            _he_normal(conv, fan_in)
+            # W (f, f, n_C_prev, n_C) becomes PyTorch's (n_C, n_C_prev, f, f).
+            _copy_weights(
+                conv, parameters[f"{index}.W"].transpose(3, 2, 0, 1), parameters[f"{index}.b"]
+            )
             modules.append(conv)
         elif kind == "dense":
             dense = nn.Linear(input_shape[0], layer["units"])
-            _he_normal(dense, input_shape[0])
+            _copy_weights(dense, parameters[f"{index}.W"], parameters[f"{index}.b"])
             modules.append(dense)
         elif kind == "relu":
             modules.append(nn.ReLU())
@@ -111,12 +114,27 @@ def build_torch_model(network: Network):
     return nn.Sequential(*modules)
 
 
-def _he_normal(module, fan_in: int) -> None:
+def _copy_weights(module, weight: np.ndarray, bias: np.ndarray) -> None:
     import torch
 
     with torch.no_grad():
-        module.weight.normal_(0.0, float(np.sqrt(2.0 / fan_in)))
-        module.bias.zero_()
+        module.weight.copy_(torch.tensor(np.ascontiguousarray(weight)))
+        module.bias.copy_(torch.tensor(bias.reshape(-1)))
+
+
+def _check_same_logits(network: Network, model, X: np.ndarray) -> None:
+    """Raise if the PyTorch twin's logits for ``X`` ``(m, n_H, n_W, n_C)`` differ from cnn_core."""
+    import torch
+
+    expected = network.forward(X).T  # (m, n_classes)
+    network.clear_cache()
+    with torch.no_grad():
+        actual = model(torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))).numpy()
+    if not np.allclose(actual, expected, rtol=1e-3, atol=1e-4):
+        raise RuntimeError(
+            "the PyTorch twin does not compute the same logits as cnn_core; largest difference "
+            f"{np.abs(actual - expected).max():.3g}"
+        )
 
 
 def _torch_optimizer(parameters, name: str, learning_rate: float):
@@ -156,6 +174,7 @@ def run_torch(
     )
 
     X_train = torch.from_numpy(np.ascontiguousarray(data["X_train"].transpose(0, 3, 1, 2)))
+    _check_same_logits(network, model, data["X_train"][:16])
     y_train = torch.from_numpy(data["y_train"].astype(np.int64))
     rng = np.random.default_rng(seed)
     batch_size = settings["batch_size"]
@@ -310,6 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of the Fashion-MNIST IDX files (default: the dataset's standard folder)",
     )
     parser.add_argument(
+        "--train-limit",
+        type=int,
+        metavar="N",
+        help="train on the first N images only, for a quick check of the script; the targets "
+        "apply to full runs (default: all 60,000)",
+    )
+    parser.add_argument(
         "--json", metavar="PATH", help="also write the results and the machine to this JSON file"
     )
     args = parser.parse_args(argv)
@@ -333,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"date: {started_at}")
 
     data = load_fashion_mnist(args.data_dir)
+    if args.train_limit is not None:
+        data["X_train"] = data["X_train"][: args.train_limit]
+        data["y_train"] = data["y_train"][: args.train_limit]
     results: list[RunResult] = []
     for name in names:
         preset = PRESETS[name]
