@@ -31,6 +31,7 @@ from cnn_core.serialization import Model, load_model, save_model
 from cnn_core.training import DivergenceError, EpochMetrics, Progress, evaluate, train
 
 _POSTFIX_EVERY = 10  # batches between updates of the loss shown on the progress bar
+_TEST_IMAGES = "the test images"  # the validation source when validation uses the test split
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,20 +58,10 @@ def run(args: argparse.Namespace) -> int:
     )
     test_set = _load_test_split(args)
     images, labels = _limit(train_set, args.train_limit, args.seed)
-    validation_fraction = args.validation_split
-    if validation_fraction is None:
-        validation_fraction = 0.0 if test_set is not None else FOLDER_VALIDATION_FRACTION
-    if validation_fraction > 0:
-        images, labels, val_images, val_labels = train_validation_split(
-            images, labels, validation_fraction=validation_fraction, seed=args.seed
-        )
-        validation_source = f"{validation_fraction:g} of the training images"
-    elif test_set is not None:
-        val_images, val_labels = test_set.images, test_set.labels
-        validation_source = "the test images"
-    else:
-        val_images = val_labels = None
-        validation_source = "none"
+    images, labels, val_images, val_labels, validation_source = _split_validation(
+        images, labels, test_set, args.validation_split, args.seed
+    )
+    validates_on_test = validation_source == _TEST_IMAGES
     _check_class_coverage(labels, train_set.classes)
 
     # The statistics come from the images the network trains on, never from validation or test.
@@ -149,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     # test result, so the checkpoints need no second pass over the test set.
     test_results = (
         {row["epoch"]: (row["val_accuracy"], row["val_loss"]) for row in history_rows}
-        if validation_source == "the test images"
+        if validates_on_test
         else {}
     )
     test_accuracy = _finish_checkpoint(output, "last", final, test_set, test_results)
@@ -191,6 +182,37 @@ def _load_test_split(args: argparse.Namespace) -> Dataset | None:
     if args.dataset not in BUILTIN_DATASETS:
         return None
     return load_dataset(args.dataset, "test", directory=args.data_dir)
+
+
+def _split_validation(
+    images: np.ndarray,
+    labels: np.ndarray,
+    test_set: Dataset | None,
+    fraction: float | None,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]:
+    """Choose the validation images: a held-out ``fraction``, the test split, or none.
+
+    Returns the training images and labels, the validation images and labels (None without
+    validation) and a description of where the validation images come from.
+    """
+    if fraction is None:
+        fraction = 0.0 if test_set is not None else FOLDER_VALIDATION_FRACTION
+
+    if fraction > 0:
+        train_images, train_labels, val_images, val_labels = train_validation_split(
+            images, labels, validation_fraction=fraction, seed=seed
+        )
+        return (
+            train_images,
+            train_labels,
+            val_images,
+            val_labels,
+            f"{fraction:g} of the training images",
+        )
+    if test_set is not None:
+        return images, labels, test_set.images, test_set.labels, _TEST_IMAGES
+    return images, labels, None, None, "none"
 
 
 def _limit(dataset: Dataset, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shlex
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from cnn_core.serialization import load_model, shipped_model_path
 
@@ -77,3 +79,28 @@ def test_evaluate_shipped_default():
 
     assert report["n_examples"] == 10_000
     assert report["accuracy"] >= 0.90
+
+
+def test_train_image_folder(tmp_path):
+    # Two classes that differ in brightness, 12 images each, in one subfolder per class.
+    rng = np.random.default_rng(0)
+    for name, low in (("dark", 0), ("light", 160)):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for index in range(12):
+            pixels = rng.integers(low, low + 96, size=(20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "photos" / name / f"{index}.png")
+    output = tmp_path / "folder.npz"
+
+    result = run_cli(
+        "train", "--dataset", str(tmp_path / "photos"), "--epochs", "2", "--batch-size", "4",
+        "--quiet", "--output", str(output),
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    model = load_model(output)
+    assert model.classes == ["dark", "light"]
+    assert model.input_shape == (28, 28, 1)
+    assert model.metadata["validation_source"] == "0.2 of the training images"
+    assert (model.metadata["train_size"], model.metadata["validation_size"]) == (20, 4)
+    assert "test_accuracy" not in model.metadata
+    assert "test accuracy" not in result.stdout
