@@ -25,6 +25,7 @@ from app.main import create_app
 from app.services.jobs import RESTARTED_ERROR
 from app.services.models import ModelStore
 from cnn_core.network import Network
+from cnn_core.presets import PRESETS
 from cnn_core.serialization import Model, load_model
 from tests.api.conftest import FASHION_MNIST_DIR, encode_png
 
@@ -526,11 +527,12 @@ def test_preset_defaults_fill_missing_values(tmp_path: Path) -> None:
         client.delete(f"/api/jobs/{blocker['id']}")
 
     params = job["params"]
+    preset = PRESETS["small"]
     assert job["name"] == "small on fashion-mnist"
-    assert params["epochs"] == 6
-    assert params["batch_size"] == 64
-    assert params["optimizer"] == "adam"
-    assert params["learning_rate"] == 0.001
+    assert params["epochs"] == preset.epochs
+    assert params["batch_size"] == preset.batch_size
+    assert params["optimizer"] == preset.optimizer
+    assert params["learning_rate"] == preset.learning_rate
     assert params["train_limit"] == 5000
     assert params["layers"][-2]["units"] == 10
     assert params["input_shape"] == [28, 28, 1]
