@@ -165,6 +165,9 @@ def save_model(path: str | os.PathLike, model: Model) -> Path:
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
     )
     try:
+        # mkstemp creates the file as 0600; a model file is meant to be readable like any other
+        # file, for example by the non-root user of a container that did not write it.
+        os.fchmod(descriptor, 0o644)
         with os.fdopen(descriptor, "wb") as file:
             np.savez(file, **arrays)
             file.flush()
