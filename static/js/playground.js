@@ -83,6 +83,7 @@ async function classify(blob, source) {
   } catch (error) {
     if (number !== state.requestNumber) return;
     showError($("input-error"), error);
+    clearResult();
     $("prediction-label").textContent = "No prediction: the image was rejected.";
   } finally {
     if (number === state.requestNumber) document.body.classList.remove("busy");
@@ -196,6 +197,30 @@ function showResult(result, source) {
     : { column: state.columns[0], channel: 0, variant: "output" };
   clampCursor();
   renderNetwork();
+}
+
+// Remove everything drawn for the previous input, so no panel shows a result for another image.
+function clearResult() {
+  state.columns = [];
+  state.globalRange = null;
+  state.selected = null;
+  $("prediction-bars").replaceChildren();
+  const preview = $("input-preview");
+  preview.getContext("2d").clearRect(0, 0, preview.width, preview.height);
+  $("network").replaceChildren(el("p", { class: "hint" }, "No layers to show: give the model an image."));
+  const selected = $("selected-map");
+  selected.getContext("2d").clearRect(0, 0, selected.width, selected.height);
+  selected.setAttribute("aria-label", "Selected map: none");
+  $("selected-caption").textContent = "Pick a map above.";
+  $("cell-readout").textContent = "Hover over a map to read its values.";
+  delete $("cell-readout").dataset.value;
+  $("legend-min").textContent = "–";
+  $("legend-max").textContent = "–";
+  $("legend-caption").textContent = "viridis: dark is low, yellow is high";
+  $("explain-panel").replaceChildren(
+    el("h3", { id: "explain-heading" }, "How this value was computed"),
+    el("p", { class: "hint" }, "Click a cell of a conv or pooling output."),
+  );
 }
 
 function renderPredictions(predictions, source) {

@@ -166,6 +166,33 @@ def test_rejected_upload_shows_detail(desktop, live_server, tmp_path):
     assert desktop.unexpected_errors(allowed=("status of 415",)) == []
 
 
+def test_rejected_upload_clears_result(desktop, live_server, test_png, inspection, tmp_path):
+    conv = _layer(inspection, "conv")
+    fake = tmp_path / "text.png"
+    fake.write_bytes(b"plain text saved under a picture's name\n" * 4)
+    page = _upload(desktop, live_server, test_png)
+    page.click(f".layer-column[data-layer='layer-{conv['index']}'] .thumb[data-channel='0']")
+    page.locator("#selected-map").click(position={"x": 5, "y": 5})
+    page.wait_for_selector("#explain-sum")
+
+    page.set_input_files("#file-input", str(fake))
+    page.wait_for_selector("#input-error:not([hidden])")
+
+    assert "rejected" in page.text_content("#prediction-label")
+    assert page.locator("#predicted-class").count() == 0
+    assert page.locator("#prediction-bars li").count() == 0
+    assert page.locator(".layer-column").count() == 0
+    assert page.locator("#explain-sum").count() == 0
+    assert page.text_content("#legend-min") == "–"
+    painted = page.evaluate("""() => ['input-preview', 'selected-map'].map((id) => {
+        const canvas = document.getElementById(id);
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        return pixels.some((value) => value !== 0);
+    })""")
+    assert painted == [False, False]
+    assert desktop.unexpected_errors(allowed=("status of 415",)) == []
+
+
 def test_random_sample_classified(desktop, live_server):
     page = desktop.page
     page.goto(f"/?model={live_server.model_id}")
