@@ -23,6 +23,7 @@ Conventions, applied to every Pillow mode:
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 import zlib
@@ -63,6 +64,9 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 
+# The pixel count in Pillow's DecompressionBombError and DecompressionBombWarning messages.
+_BOMB_PIXELS = re.compile(r"Image size \((\d+) pixels\)")
+
 
 def _looks_like_image(data: bytes) -> bool:
     head = bytes(data[:16])
@@ -100,13 +104,35 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         except ImageError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise ImageTooLargeError(f"the image is too large: {error}") from None
+            raise _bomb_error_to_too_large(error, max_pixels) from None
         except MemoryError:
             raise ImageTooLargeError("the image is too large to decode in memory") from None
         except _DECODE_ERRORS as error:
             raise CorruptImageError(
                 f"the image is truncated or corrupt and could not be decoded: {error}"
             ) from None
+
+
+def _bomb_error_to_too_large(error: Exception, max_pixels: int) -> ImageTooLargeError:
+    """Restate Pillow's decompression-bomb error with the pixel count and the limit in force.
+
+    ``Image.open`` runs Pillow's check on the header size before ``_open_checked`` sees it, so a
+    header over ``Image.MAX_IMAGE_PIXELS`` arrives here instead of at the ``max_pixels`` check.
+    """
+    limit = max_pixels
+    if Image.MAX_IMAGE_PIXELS is not None:
+        limit = min(max_pixels, Image.MAX_IMAGE_PIXELS)
+
+    # NOTE: the pixel count is read from the text of Pillow's message (Pillow 9 to 13 write
+    # "Image size (N pixels) exceeds ..."). Without that text, the message leaves the count out.
+    match = _BOMB_PIXELS.search(str(error))
+    if match is None:
+        return ImageTooLargeError(
+            f"the image is too large: it has more than the maximum of {limit} pixels"
+        )
+    return ImageTooLargeError(
+        f"the image is too large: {match.group(1)} pixels, more than the maximum of {limit} pixels"
+    )
 
 
 def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
@@ -127,8 +153,8 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     if width * height > max_pixels:
         image.close()
         raise ImageTooLargeError(
-            f"the image is {width}x{height} = {width * height} pixels, more than the maximum "
-            f"of {max_pixels} pixels"
+            f"the image is too large: {width}x{height} = {width * height} pixels, more than the "
+            f"maximum of {max_pixels} pixels"
         )
     if width == 0 or height == 0:
         image.close()

@@ -100,8 +100,26 @@ def test_pixel_limit_from_header():
 @pytest.mark.parametrize("size", [(50000, 50000), (10000, 10000)])
 def test_pillow_bomb_limit(size):
     # Above Pillow's own MAX_IMAGE_PIXELS: an error past twice the limit, a warning below it.
-    with pytest.raises(ImageTooLargeError, match="too large"):
+    expected = (f"the image is too large: {size[0] * size[1]} pixels, more than the maximum of "
+                f"{Image.MAX_IMAGE_PIXELS} pixels")
+
+    with pytest.raises(ImageTooLargeError) as caught:
         decode_image(_png_header_only(*size), max_pixels=10**10)
+
+    assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize("size", [(100000, 100000), (20000, 10000), (10000, 10000), (8000, 6000)])
+def test_pixel_limit_message(size):
+    # Headers past Pillow's own limit get the same message as those under it.
+    with pytest.raises(ImageTooLargeError) as caught:
+        decode_image(_png_header_only(*size), max_pixels=40_000_000)
+
+    message = str(caught.value)
+    assert message.startswith("the image is too large: ")
+    assert f"{size[0] * size[1]} pixels" in message
+    assert message.endswith("more than the maximum of 40000000 pixels")
+    assert "decompression bomb" not in message
 
 
 def test_pixel_limit_exact():
