@@ -1,6 +1,8 @@
-// The models page: list every model, download its weights, delete it after a confirmation.
+// The models page: list every model, evaluate it on its test set, download its weights, delete
+// it after a confirmation.
 import { apiFetch, clearError, getToken, setToken, showError } from "./api.js";
 import { el } from "./dom.js";
+import { showEvaluation } from "./evaluation.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,6 +43,16 @@ async function deleteModel(model, button) {
   }
 }
 
+async function evaluateModel(model) {
+  const panel = $("evaluation-panel");
+  panel.hidden = false;
+  $("evaluation-heading").textContent = `Test evaluation of “${model.name}”`;
+  $("evaluation-heading").focus();
+  await showEvaluation(model.id, {
+    confusion: $("confusion"), examples: $("examples-box"), error: $("evaluation-error"),
+  });
+}
+
 function renderRow(model) {
   const id = encodeURIComponent(model.id);
   const deleteButton = el("button", {
@@ -58,6 +70,8 @@ function renderRow(model) {
     el("td", { "data-label": "Created" }, formatDate(model.created_at)),
     el("td", { class: "actions" },
       el("a", { class: "button small", href: `/?model=${id}`, "aria-label": `Open ${model.name} in the playground` }, "Open"),
+      el("button", { type: "button", class: "secondary small", "aria-label": `Evaluate ${model.name} on its test set`,
+        onclick: () => evaluateModel(model) }, "Test evaluation"),
       el("a", { class: "button secondary small", href: `/api/models/${id}/weights`, download: "",
         "aria-label": `Download the weights of ${model.name}` }, "Download weights"),
       deleteButton),

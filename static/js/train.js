@@ -2,6 +2,7 @@
 import { apiFetch, clearError, getToken, postFile, postJson, setToken, showError } from "./api.js";
 import { LineChart } from "./chart.js";
 import { el } from "./dom.js";
+import { showEvaluation } from "./evaluation.js";
 import { checkSpec, formatShape, LAYER_KEYS } from "./shapes.js";
 
 const $ = (id) => document.getElementById(id);
@@ -429,69 +430,18 @@ async function cancelJob() {
 async function showResult(job) {
   $("job-result").hidden = false;
   $("open-model").href = `/?model=${encodeURIComponent(job.model_id)}`;
-  clearError($("confusion-error"));
-  $("confusion").replaceChildren(el("p", { class: "hint" }, "Evaluating on the test set…"));
-  $("examples-box").replaceChildren();
+  const boxes = { confusion: $("confusion"), examples: $("examples-box"), error: $("confusion-error") };
   try {
     const model = await apiFetch(`/api/models/${encodeURIComponent(job.model_id)}`);
     const accuracy = model.metrics && model.metrics.test_accuracy;
     $("test-accuracy").textContent = typeof accuracy === "number"
       ? `Test accuracy: ${(100 * accuracy).toFixed(2)}%.`
       : "Test accuracy: not recorded for this model.";
-    const evaluation = await apiFetch(`/api/models/${encodeURIComponent(job.model_id)}/evaluation`);
-    renderConfusion(job.model_id, evaluation);
   } catch (error) {
-    $("confusion").replaceChildren();
     showError($("confusion-error"), error);
+    return;
   }
-}
-
-function renderConfusion(modelId, evaluation) {
-  const { classes, confusion } = evaluation;
-  let largest = 1;
-  confusion.forEach((row, i) => row.forEach((count, j) => {
-    if (i !== j) largest = Math.max(largest, count);
-  }));
-  const header = el("tr", {}, el("th", { scope: "col" }, "true \\ predicted"),
-    classes.map((label) => el("th", { scope: "col", class: "col-label", title: label }, label)));
-  const rows = confusion.map((row, i) =>
-    el("tr", {},
-      el("th", { scope: "row", class: "row-label", title: classes[i] }, classes[i]),
-      row.map((count, j) => {
-        // Diagonal cells are green; mistakes are shaded orange by their share of the largest one.
-        const shade = i === j ? "rgba(0, 158, 115, 0.25)" : `rgba(230, 159, 0, ${(0.85 * count) / largest})`;
-        const label = `${count} test images of ${classes[i]} predicted as ${classes[j]}`;
-        const content = i !== j && count > 0
-          ? el("button", { type: "button", "aria-label": `${label}: show them`,
-            dataset: { trueClass: String(i), predictedClass: String(j) },
-            onclick: () => showExamples(modelId, evaluation, i, j) }, String(count))
-          : el("span", { "aria-label": label }, String(count));
-        return el("td", { style: `background: ${shade}` }, content);
-      })));
-  $("confusion").replaceChildren(
-    el("p", { class: "hint" }, `${evaluation.n_evaluated} test images, accuracy ${(100 * evaluation.accuracy).toFixed(2)}%.`),
-    el("table", { class: "confusion", id: "confusion-table" }, el("thead", {}, header), el("tbody", {}, rows)),
-  );
-}
-
-async function showExamples(modelId, evaluation, trueClass, predictedClass) {
-  const box = $("examples-box");
-  const title = `${evaluation.classes[trueClass]} predicted as ${evaluation.classes[predictedClass]}`;
-  box.replaceChildren(el("p", { class: "hint" }, `Loading: ${title}…`));
-  try {
-    const query = new URLSearchParams({ true_class: trueClass, predicted_class: predictedClass });
-    const result = await apiFetch(`/api/models/${encodeURIComponent(modelId)}/evaluation/examples?${query}`);
-    box.replaceChildren(
-      el("h3", {}, `${title}: ${result.total} images`, result.examples.length < result.total ? ` (first ${result.examples.length} shown)` : ""),
-      el("div", { class: "examples", id: "examples" }, result.examples.map((example) =>
-        el("figure", {},
-          el("img", { src: `data:image/png;base64,${example.image}`, alt: `Test image ${example.index}` }),
-          el("figcaption", {}, `#${example.index}, ${(100 * example.probability).toFixed(0)}%`)))),
-    );
-  } catch (error) {
-    box.replaceChildren();
-    showError($("confusion-error"), error);
-  }
+  await showEvaluation(job.model_id, boxes);
 }
 
 // ---- start --------------------------------------------------------------------------------

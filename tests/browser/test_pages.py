@@ -85,3 +85,36 @@ def test_models_list_download_delete(desktop, live_server):
         assert client.get(f"/api/models/{copy_id}").status_code == 404
     assert desktop.errors == []
 
+
+
+def test_models_test_evaluation(desktop, live_server):
+    with live_server.client() as client:
+        evaluation = client.get(f"/api/models/{live_server.model_id}/evaluation").json()
+    confusion = evaluation["confusion"]
+    n_classes = len(evaluation["classes"])
+    page = desktop.page
+    page.goto("/models")
+    row = page.locator(f"#models-body tr[data-model-id='{live_server.model_id}']")
+    row.wait_for()
+
+    row.locator("button", has_text="Test evaluation").click()
+    page.wait_for_selector("#confusion-table")
+
+    assert f"accuracy {100 * evaluation['accuracy']:.2f}%" in page.text_content("#confusion")
+    assert page.locator("#confusion-table tbody tr").count() == n_classes
+    first_row = [int(cell) for cell in page.locator(
+        "#confusion-table tbody tr:first-child td").all_text_contents()]
+    assert first_row == confusion[0]
+    # Every column fits the panel at 1280 px, with no sideways scroll.
+    overflow = page.eval_on_selector("#confusion", "box => box.scrollWidth - box.clientWidth")
+    assert overflow <= 0
+
+    mistake = page.locator("#confusion-table button").first
+    true_class = int(mistake.get_attribute("data-true-class"))
+    predicted_class = int(mistake.get_attribute("data-predicted-class"))
+    mistake.click()
+    page.wait_for_selector("#examples img")
+    expected = min(confusion[true_class][predicted_class], 24)
+    assert page.locator("#examples img").count() == expected
+    screenshot(page, "models-evaluation")
+    assert desktop.errors == []
