@@ -35,6 +35,10 @@ from .layers import SpecError
 from .network import Network, parameter_shapes
 
 FORMAT_NAME = "cnn-playground-model"
+
+# First bytes of a zip archive (an .npz) and of a single .npy array.
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPY_MAGIC = b"\x93NUMPY"
 FORMAT_VERSION = 1
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
@@ -207,6 +211,16 @@ def _read_json(archive, key: str, path: Path):
         raise ModelFileError(f"model file {path}: entry {key!r} is invalid JSON: {error}") from None
 
 
+def _check_magic(head: bytes, path: Path) -> None:
+    """Raise ModelFileError unless ``head``, the first bytes of a file, start a zip or .npy file."""
+    if head.startswith((_ZIP_MAGIC, _NPY_MAGIC)):
+        return
+    raise ModelFileError(
+        f"model file {path} is not a CNN Playground model (.npz) file: it does not start like a "
+        f"zip archive, so it is damaged, truncated or not a model .npz file"
+    )
+
+
 def load_model(path: str | os.PathLike) -> Model:
     """Read a model written by `save_model`.
 
@@ -221,6 +235,8 @@ def load_model(path: str | os.PathLike) -> Model:
         # NOTE: the file is opened here, not by np.load, so that it is closed even when np.load
         # fails on a damaged zip (NumPy 2.x can leave its own handle open in that case).
         with path.open("rb") as file:
+            _check_magic(file.read(len(_NPY_MAGIC)), path)
+            file.seek(0)
             archive = np.load(file, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ModelFileError(f"model file {path} is a single .npy array, not a model .npz")
@@ -245,9 +261,14 @@ def load_model(path: str | os.PathLike) -> Model:
     except ModelFileError:
         raise
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError) as error:
+        # NumPy's own text for pickled data suggests loading with allow_pickle=True, which would
+        # run code from the file, so that advice is never passed on.
+        detail = str(error)
+        if "allow_pickle" in detail:
+            detail = "it contains pickled Python objects, which model files never contain"
         raise ModelFileError(
             f"model file {path} could not be read; it is damaged, truncated or not a model "
-            f".npz file: {error}"
+            f".npz file: {detail}"
         ) from None
 
     try:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from cnn_core import serialization
 from cnn_core.network import Network
@@ -126,6 +127,29 @@ def test_non_npz_file_rejected(tmp_path, content, match):
 
     with pytest.raises(ModelFileError, match=match):
         load_model(path)
+
+
+def test_png_file_rejected(tmp_path):
+    path = tmp_path / "sample.png"
+    Image.new("L", (28, 28)).save(path)
+
+    with pytest.raises(ModelFileError) as caught:
+        load_model(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"model file {path} is not a CNN Playground model (.npz) file")
+    assert "allow_pickle" not in message
+
+
+def test_pickled_npy_advice_dropped(tmp_path):
+    path = tmp_path / "objects.npz"
+    with path.open("wb") as file:
+        np.save(file, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+
+    with pytest.raises(ModelFileError, match="pickled Python objects") as caught:
+        load_model(path)
+
+    assert "allow_pickle" not in str(caught.value)
 
 
 def test_npy_file_rejected(tmp_path):
