@@ -263,3 +263,16 @@ def test_system_deps_invalid_purpose(fake_system, dataset_dir):
     process, _ = fake_system(1000, set(), dataset_dir, "deploy")
     assert process.returncode == 2
     assert "invalid purpose 'deploy'" in process.stderr
+
+
+def test_readme_default_accuracy_current():
+    from cnn_core.serialization import load_shipped_model
+
+    stored = load_shipped_model().metadata["test_accuracy"]
+    # The sentence that introduces `default`, the shipped model, up to its accuracy.
+    match = re.search(r"the shipped model:[^.]*?test accuracy of (0\.\d+)", README.read_text())
+
+    assert match, "the README quotes no test accuracy of the shipped model"
+    quoted = match.group(1)
+    digits = len(quoted) - 2
+    assert quoted == f"{stored:.{digits}f}", f"README quotes {quoted}; the shipped model has {stored}"
