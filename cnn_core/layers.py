@@ -131,6 +131,19 @@ class Layer:
         return f"{type(self).__name__}(name={self.name!r}{options})"
 
 
+def _reusable_buffer(grad: np.ndarray, *operands: np.ndarray) -> np.ndarray | None:
+    """Return ``grad`` if a backward can write its result straight into it, else None.
+
+    Writing the weight gradient in place skips one allocation and one copy of a weight-sized
+    array per step. A gradient of another dtype (a float64 ``dZ`` on float32 weights) still goes
+    through a new array and a cast, as before.
+    """
+    dtype = np.result_type(*(np.asarray(operand) for operand in operands))
+    if grad.dtype == dtype and grad.flags.c_contiguous and grad.flags.writeable:
+        return grad
+    return None
+
+
 def _window_output_size(n: int, f: int, stride: int, pad: int) -> int:
     return (n + 2 * pad - f) // stride + 1
 
@@ -199,8 +212,11 @@ class Conv2D(Layer):
         return Z
 
     def backward(self, dZ: np.ndarray) -> np.ndarray:
-        dA_prev, dW, db = F.conv_backward(dZ, self._pop_cache())
-        self.grads["W"][...] = dW
+        cache = self._pop_cache()
+        dW_out = _reusable_buffer(self.grads["W"], dZ, cache.cols)
+        dA_prev, dW, db = F.conv_backward(dZ, cache, dW_out=dW_out)
+        if dW is not dW_out:
+            self.grads["W"][...] = dW
         self.grads["b"][...] = db
         return dA_prev
 
@@ -347,8 +363,11 @@ class Dense(Layer):
         return Z
 
     def backward(self, dZ: np.ndarray) -> np.ndarray:
-        dA_prev, dW, db = F.linear_backward(dZ, self._pop_cache())
-        self.grads["W"][...] = dW
+        cache = self._pop_cache()
+        dW_out = _reusable_buffer(self.grads["W"], dZ, cache.A)
+        dA_prev, dW, db = F.linear_backward(dZ, cache, dW_out=dW_out)
+        if dW is not dW_out:
+            self.grads["W"][...] = dW
         self.grads["b"][...] = db
         return dA_prev
 

@@ -60,3 +60,21 @@ def check_window_fits(f: int, n_H: int, n_W: int, where: str) -> None:
             f"f={f!r} is larger than the {where} of height {n_H} and width {n_W}; "
             f"use f <= {min(n_H, n_W)}"
         )
+
+
+def check_out(name: str, out, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Return ``out`` if it can receive a result of ``shape`` and ``dtype`` in place.
+
+    The array must be a writable, C-contiguous ndarray of exactly that shape and dtype, so that
+    writing through a reshaped view of it reaches every element.
+    """
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array or None, got {type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"{name} must have shape {tuple(shape)!r} and dtype {np.dtype(dtype).name}, "
+            f"got shape {out.shape!r} and dtype {out.dtype.name}"
+        )
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"{name} must be a writable C-contiguous array")
+    return out

@@ -15,7 +15,14 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._parallel import for_each_batch_range
-from ._validation import as_float_array, check_int, check_ndim, check_shape, check_window_fits
+from ._validation import (
+    as_float_array,
+    check_int,
+    check_ndim,
+    check_out,
+    check_shape,
+    check_window_fits,
+)
 from .padding import unpad, zero_pad
 
 
@@ -104,7 +111,9 @@ def conv_forward(
     return Z, cache
 
 
-def conv_backward(dZ: np.ndarray, cache: ConvCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv_backward(
+    dZ: np.ndarray, cache: ConvCache, *, dW_out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the gradients of a scalar loss with respect to the input, weights and bias of a conv.
 
     No factor 1/m is applied: each gradient is the exact gradient of the scalar whose gradient
@@ -114,11 +123,15 @@ def conv_backward(dZ: np.ndarray, cache: ConvCache) -> tuple[np.ndarray, np.ndar
     ----------
     dZ : ndarray of shape (m, n_H, n_W, n_C)
     cache : ConvCache from ``conv_forward``
+    dW_out : ndarray of shape (f, f, n_C_prev, n_C), optional
+        C-contiguous array with the dtype of ``dZ`` and ``cache.cols`` combined that receives
+        ``dW`` in place, so that a layer can reuse one gradient buffer across steps.
 
     Returns
     -------
     dA_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C_prev)
     dW : ndarray of shape (f, f, n_C_prev, n_C)
+        ``dW_out`` itself when it is given.
     db : ndarray of shape (1, 1, 1, n_C)
     """
     dZ = as_float_array("dZ", dZ)
@@ -129,7 +142,11 @@ def conv_backward(dZ: np.ndarray, cache: ConvCache) -> tuple[np.ndarray, np.ndar
     m, n_H, n_W, _ = dZ.shape
     dZ_rows = dZ.reshape(m * n_H * n_W, n_C)
 
-    dW = (cache.cols.T @ dZ_rows).reshape(W.shape)
+    if dW_out is None:
+        dW = (cache.cols.T @ dZ_rows).reshape(W.shape)
+    else:
+        dW = check_out("dW_out", dW_out, W.shape, np.result_type(dZ, cache.cols))
+        np.matmul(cache.cols.T, dZ_rows, out=dW.reshape(f * f * n_C_prev, n_C))
     db = dZ_rows.sum(axis=0).reshape(1, 1, 1, n_C)
 
     # col2im: each kernel offset (i, j) sends the gradient of every output position back to the
