@@ -134,6 +134,39 @@ def test_pool_cell_shows_winner(desktop, live_server, test_png, inspection):
     assert desktop.unexpected_errors() == []
 
 
+def test_phone_explain_numbers_whole(phone, live_server, test_png, inspection):
+    conv = _layer(inspection, "conv")
+    Z = _decode(conv["output"])
+    page = _upload(phone, live_server, test_png)
+    page.click(f".layer-column[data-layer='layer-{conv['index']}'] .thumb[data-channel='0']")
+    canvas = page.locator("#selected-map")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    canvas.click(position={"x": 6.5 * box["width"] / Z.shape[1], "y": 6.5 * box["height"] / Z.shape[0]})
+    page.wait_for_selector("#explain-sum")
+
+    # A word or number laid out on one line has one client rectangle per text node.
+    split = page.evaluate("""() => [...document.querySelectorAll(
+            '#explain-panel dd, #explain-panel td, #explain-panel .channel-sum')]
+        .flatMap((element) => [...element.childNodes].filter((node) => node.nodeType === 3))
+        .flatMap((node) => {
+            const pieces = [];
+            const pattern = /\\S+/g;
+            let match;
+            while ((match = pattern.exec(node.data)) !== null) {
+                const range = document.createRange();
+                range.setStart(node, match.index);
+                range.setEnd(node, match.index + match[0].length);
+                if (range.getClientRects().length > 1) pieces.push(match[0]);
+            }
+            return pieces;
+        })""")
+    assert split == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    screenshot(page, "playground-conv-cell-phone")
+    assert phone.unexpected_errors() == []
+
+
 def test_padded_input_heatmap(desktop, live_server, test_png, inspection):
     conv = _layer(inspection, "conv")
     page = _upload(desktop, live_server, test_png)
