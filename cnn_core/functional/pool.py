@@ -201,7 +201,8 @@ def _route_to_first_max(
         window = _along(axis, _offset_slice(offset, n_out, stride))
         if offset < f - 1:
             np.equal(X[window], Y, out=is_winner)
-            is_winner &= ~claimed
+            # For booleans a > b is a and not b, computed without a temporary for ~claimed.
+            np.greater(is_winner, claimed, out=is_winner)
             claimed |= is_winner
         else:
             np.logical_not(claimed, out=is_winner)
