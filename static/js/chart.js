@@ -25,6 +25,18 @@ function ticks(lo, hi, count) {
   return values;
 }
 
+// Whole-epoch ticks from 1 to xMax: every epoch up to 8, else 1 and the multiples of a nice step.
+function epochTicks(xMax) {
+  const last = Math.max(1, Math.floor(xMax));
+  if (last <= 8) return Array.from({ length: last }, (_, index) => index + 1);
+  const step = Math.max(1, Math.round(niceStep(last, 8)));
+  const values = [1];
+  for (let value = step; value <= last; value += step) {
+    if (value > 1) values.push(value);
+  }
+  return values;
+}
+
 export class LineChart {
   // options: {yLabel, xLabel, yMin, yMax} where yMin/yMax fix the y range (e.g. 0 and 1 for accuracy).
   constructor(canvas, options) {
@@ -66,7 +78,11 @@ export class LineChart {
     let yHi = this.options.yMax ?? (values.length ? Math.max(...values) : 1);
     if (this.options.yMin === undefined) yLo = Math.min(yLo, 0);
     if (yHi - yLo < 1e-9) yHi = yLo + 1;
-    const x = (value) => margin.left + (value / this.xMax) * plotW;
+    // Epochs run from 1 to xMax. Half an epoch of room on each side keeps the first and last
+    // points, and the single point of a one-epoch run, inside the plot instead of on its edge.
+    const xLo = 0.5;
+    const xHi = this.xMax + 0.5;
+    const x = (value) => margin.left + ((value - xLo) / (xHi - xLo)) * plotW;
     const y = (value) => margin.top + (1 - (value - yLo) / (yHi - yLo)) * plotH;
 
     context.font = "11px system-ui, sans-serif";
@@ -84,7 +100,7 @@ export class LineChart {
     }
     context.textAlign = "center";
     context.textBaseline = "top";
-    for (const value of ticks(0, this.xMax, Math.min(8, Math.ceil(this.xMax)))) {
+    for (const value of epochTicks(this.xMax)) {
       context.fillText(String(value), x(value), margin.top + plotH + 4);
     }
     context.fillText(this.options.xLabel, margin.left + plotW / 2, margin.top + plotH + 18);

@@ -57,8 +57,7 @@ function renderConfusion(modelId, evaluation, boxes) {
 
   boxes.confusion.replaceChildren(
     el("p", { class: "hint evaluation-summary" },
-      `${evaluation.n_evaluated} test images, accuracy ${(100 * evaluation.accuracy).toFixed(2)}%. `,
-      "Choose an orange cell to see its images."),
+      `${evaluation.n_evaluated} test images, accuracy ${(100 * evaluation.accuracy).toFixed(2)}%.`),
     el("table", { class: "confusion", id: "confusion-table" }, el("thead", {}, header), el("tbody", {}, rows)),
   );
 }

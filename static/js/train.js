@@ -222,6 +222,16 @@ function renderLayers() {
   });
   $("layers-body").replaceChildren(...rows);
   updateShapes();
+  updateScrollHint();
+}
+
+// On narrow screens the layer table scrolls sideways. Say so, because phones hide scroll bars.
+// The table's collapsed borders stick out by about 2 px at every width, which hides no column.
+const HIDDEN_WIDTH_PX = 8;
+
+function updateScrollHint() {
+  const box = $("layers-scroll");
+  $("layers-scroll-hint").hidden = box.scrollWidth - box.clientWidth <= HIDDEN_WIDTH_PX;
 }
 
 // Recompute every output shape and show problems, without rebuilding inputs (keeps focus).
@@ -467,6 +477,7 @@ async function init() {
   $("job-form").addEventListener("submit", startJob);
   $("cancel-job").addEventListener("click", cancelJob);
   drawCharts({ history: [], epochs: 1 });
+  new ResizeObserver(updateScrollHint).observe($("layers-scroll"));
 
   try {
     await Promise.all([loadDatasets(), loadPresets()]);

@@ -64,10 +64,74 @@ def test_short_job_streams_and_finishes(desktop, live_server):
         job = client.get("/api/jobs").json()[0]
     assert model_href == f"/?model={job['model_id']}"
 
+    # The finished bar spans the row beside the time text, the result sits clear of the chart,
+    # and all ten columns of the confusion matrix fit the panel at 1280 px.
+    progress = page.locator("#job-progress").bounding_box()
+    row = page.locator(".progress-row").bounding_box()
+    assert progress["width"] >= 0.6 * row["width"]
+    chart_bottom = page.locator("#accuracy-chart").bounding_box()
+    result_top = page.locator("#result-heading").bounding_box()["y"]
+    assert result_top - (chart_bottom["y"] + chart_bottom["height"]) >= 16
+    overflow = page.eval_on_selector("#confusion", "box => box.scrollWidth - box.clientWidth")
+    assert overflow <= 0
+    full_names = page.eval_on_selector_all("#confusion-table th.col-label", "cells => cells.map((c) => c.title)")
+    with live_server.client() as client:
+        classes = client.get(f"/api/models/{job['model_id']}/evaluation").json()["classes"]
+    assert full_names == classes
+
     page.locator("#confusion-table button").first.click()
     page.wait_for_selector("#examples img")
     assert page.locator("#examples img").count() >= 1
     screenshot(page, "train-finished")
+    assert desktop.unexpected_errors() == []
+
+
+def test_chart_one_epoch_inside_plot(desktop):
+    page = _open(desktop)
+
+    # Draw one point at epoch 1 of 1 and find where its colour lands, below the legend row.
+    columns = page.evaluate("""async () => {
+        const { LineChart, SERIES_STYLES } = await import('/static/js/chart.js');
+        const canvas = document.createElement('canvas');
+        canvas.style.width = '400px';
+        canvas.style.height = '200px';
+        document.body.append(canvas);
+        const chart = new LineChart(canvas, { xLabel: 'epoch', yLabel: 'loss' });
+        chart.setData([{ name: 'training', style: 'train', points: [[1, 0.5]] }], 1);
+        const ratio = window.devicePixelRatio || 1;
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        const target = SERIES_STYLES.train.color.match(/[0-9a-f]{2}/gi).map((hex) => parseInt(hex, 16));
+        const found = [];
+        for (let row = Math.round(30 * ratio); row < canvas.height; row += 1) {
+            for (let column = 0; column < canvas.width; column += 1) {
+                const offset = 4 * (row * canvas.width + column);
+                const same = target.every((value, k) => Math.abs(pixels.data[offset + k] - value) < 40);
+                if (same && pixels.data[offset + 3] > 200) found.push(column / ratio);
+            }
+        }
+        return found;
+    }""")
+
+    assert columns, "the point was not drawn"
+    centre = (min(columns) + max(columns)) / 2
+    # The plot runs from x = 52 to x = 400 - 12; the single point sits in its middle.
+    assert abs(centre - (52 + 388) / 2) < 4
+    assert desktop.unexpected_errors() == []
+
+
+def test_phone_layer_table_scroll_hint(phone):
+    page = _open(phone)
+
+    box = page.eval_on_selector("#layers-scroll", "box => [box.scrollWidth, box.clientWidth]")
+    assert box[0] > box[1]
+    assert page.is_visible("#layers-scroll-hint")
+    assert phone.unexpected_errors() == []
+
+
+def test_desktop_layer_table_no_scroll_hint(desktop):
+    page = _open(desktop)
+
+    assert page.is_hidden("#layers-scroll-hint")
     assert desktop.unexpected_errors() == []
 
 
