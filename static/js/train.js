@@ -2,6 +2,7 @@
 import { apiFetch, clearError, getToken, postFile, postJson, setToken, showError } from "./api.js";
 import { LineChart } from "./chart.js";
 import { el } from "./dom.js";
+import { ProgressRate } from "./eta.js";
 import { showEvaluation } from "./evaluation.js";
 import { checkSpec, formatShape, LAYER_KEYS } from "./shapes.js";
 
@@ -45,7 +46,7 @@ const state = {
   job: null,
   source: null,
   pollTimer: null,
-  startedAt: null,
+  progressRate: new ProgressRate(),
 };
 
 const lossChart = new LineChart($("loss-chart"), { yLabel: "loss", xLabel: "epoch" });
@@ -313,7 +314,7 @@ async function startJob(event) {
 
 function follow(jobId) {
   stopFollowing();
-  state.startedAt = Date.now();
+  state.progressRate = new ProgressRate();
   state.job = { id: jobId, status: "queued", progress: 0, history: [] };
   $("job-result").hidden = true;
   $("cancel-job").hidden = false;
@@ -387,12 +388,12 @@ function applySnapshot(job) {
   status.textContent = `Job ${job.name || job.id}: ${job.status}${epochText}, ${Math.round(progress * 100)}% done.`;
   if (job.error) status.append(el("span", { class: "bad" }, ` ${job.error}`));
 
-  // The server's estimate wins; before it has one, extrapolate from the time spent so far.
-  let eta = job.eta_seconds;
-  if ((eta === null || eta === undefined) && job.status === "running" && progress > 0.02) {
-    eta = ((Date.now() - state.startedAt) / 1000) * ((1 - progress) / progress);
+  let etaText = "";
+  if (job.status === "running") {
+    const eta = state.progressRate.update(progress);
+    etaText = eta === null ? "estimating time left…" : `about ${formatSeconds(eta)} left`;
   }
-  $("job-eta").textContent = job.status === "running" && Number.isFinite(eta) ? `about ${formatSeconds(eta)} left` : "";
+  $("job-eta").textContent = etaText;
 
   drawCharts(job);
 

@@ -119,6 +119,30 @@ def test_chart_one_epoch_inside_plot(desktop):
     assert desktop.unexpected_errors() == []
 
 
+def test_eta_from_measured_rate(desktop):
+    page = _open(desktop)
+
+    # A job that reports nothing for 5 s (loading data), then gains 10% per second.
+    estimates = page.evaluate("""async () => {
+        const { ProgressRate } = await import('/static/js/eta.js');
+        const rate = new ProgressRate();
+        const seen = [rate.update(0, 0), rate.update(0, 5000), rate.update(0.1, 5500),
+                      rate.update(0.15, 6000)];
+        for (let step = 1; step <= 17; step += 1) {
+            seen.push(rate.update(Math.min(1, 0.15 + 0.05 * step), 6000 + 500 * step));
+        }
+        return seen;
+    }""")
+
+    # No estimate before progress has been measured over 1 s.
+    assert estimates[:4] == [None, None, None, None]
+    # From 0.1 at 5.5 s to 0.2 at 6.5 s: 0.1 per second, so the 0.8 left takes 8 s.
+    assert estimates[4] == pytest.approx(8.0)
+    assert estimates[8] == pytest.approx((1 - 0.4) / 0.1)
+    assert estimates[-1] == pytest.approx(0, abs=1e-9)
+    assert desktop.unexpected_errors() == []
+
+
 def test_phone_layer_table_scroll_hint(phone):
     page = _open(phone)
 
