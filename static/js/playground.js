@@ -24,10 +24,11 @@ const state = {
 
 // ---- models -------------------------------------------------------------------------------
 
+// The menu shows only names, because a <select> cannot wrap its text; the details go below it.
 function describeModel(model) {
   const accuracy = model.metrics && model.metrics.test_accuracy;
   const accuracyText = typeof accuracy === "number" ? `, test accuracy ${(100 * accuracy).toFixed(1)}%` : "";
-  return `${model.name} (${model.dataset}${accuracyText})`;
+  return `Trained on ${model.dataset}${accuracyText}.`;
 }
 
 async function loadModels() {
@@ -44,7 +45,7 @@ async function loadModels() {
     return;
   }
   const requestedId = new URLSearchParams(window.location.search).get("model");
-  select.replaceChildren(...state.models.map((model) => el("option", { value: model.id }, describeModel(model))));
+  select.replaceChildren(...state.models.map((model) => el("option", { value: model.id }, model.name)));
   const initial = state.models.find((model) => String(model.id) === requestedId) || state.models[0];
   select.value = String(initial.id);
   select.disabled = false;
@@ -54,8 +55,9 @@ async function loadModels() {
 function chooseModel(model) {
   state.model = model;
   const [H, W, C] = model.input_shape;
-  $("model-info").textContent =
-    `Input ${H}×${W}×${C}, ${model.classes.length} classes, ${model.layers.length} layers.`;
+  $("model-info").textContent = `${describeModel(model)} Input ${H}×${W}×${C}, `
+    + `${model.classes.length} classes, ${model.layers.length} layers.`;
+  $("model-select").title = model.name;
   const url = new URL(window.location.href);
   url.searchParams.set("model", model.id);
   window.history.replaceState(null, "", url);

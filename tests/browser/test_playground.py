@@ -226,6 +226,29 @@ def test_rejected_upload_clears_result(desktop, live_server, test_png, inspectio
     assert desktop.unexpected_errors(allowed=("status of 415",)) == []
 
 
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_model_menu_text_fits(request, live_server, viewport):
+    tab = request.getfixturevalue(viewport)
+    page = tab.page
+    page.goto(f"/?model={live_server.model_id}")
+    page.wait_for_selector("#model-select:not([disabled])")
+
+    # Width of the chosen option's text in the menu's font, against the room left of the arrow.
+    text_width, room = page.evaluate("""() => {
+        const select = document.getElementById('model-select');
+        const style = getComputedStyle(select);
+        const context = document.createElement('canvas').getContext('2d');
+        context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        const text = select.options[select.selectedIndex].text;
+        const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+        return [context.measureText(text).width, select.clientWidth - padding - 24];
+    }""")
+
+    assert text_width <= room
+    assert "test accuracy" in page.text_content("#model-info")
+    assert tab.unexpected_errors() == []
+
+
 def test_random_sample_classified(desktop, live_server):
     page = desktop.page
     page.goto(f"/?model={live_server.model_id}")
