@@ -74,6 +74,21 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def to_utc_text(text: str) -> str:
+    """Rewrite an ISO 8601 time such as ``2026-12-04T20:41:00+00:00`` in UTC with a ``Z`` suffix.
+
+    A time without an offset is taken as UTC. Text that is not ISO 8601 is returned unchanged,
+    because it comes from a model file's metadata and is only shown, never compared.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def to_json(value: Any) -> str:
     """Encode a value for a JSON column; NaN and infinity are rejected."""
     return json.dumps(value, allow_nan=False, separators=(",", ":"))

@@ -111,7 +111,7 @@ class ModelStore:
             preset=metadata.get("preset"),
             path=path,
             builtin=True,
-            created_at=metadata.get("created_at") or db.utc_now(),
+            created_at=db.to_utc_text(metadata.get("created_at") or db.utc_now()),
         )
         with db.transaction(self._db_path) as connection:
             connection.execute("DELETE FROM models WHERE id = ?", (DEFAULT_MODEL_ID,))

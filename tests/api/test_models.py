@@ -84,6 +84,35 @@ def test_default_listed_first(api_settings: Settings, shipped: Path, small_model
     assert weights.content == shipped.read_bytes()
 
 
+def test_created_at_always_utc_z(api_settings: Settings, shipped: Path, small_model: Model) -> None:
+    # The command line writes "+00:00" into a model's metadata; the API gives every time with "Z".
+    shipped_model = load_model(shipped)
+    shipped_model.metadata["created_at"] = "2026-12-04T21:41:00+01:00"
+    save_model(shipped, shipped_model)
+    ModelStore(api_settings).add(small_model, name="mine", dataset="fashion-mnist")
+
+    with TestClient(create_app(api_settings)) as client:
+        records = client.get("/api/models").json()
+
+    assert records[0]["created_at"] == "2026-12-04T20:41:00Z"
+    for record in records:
+        assert record["created_at"].endswith("Z"), record
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-04T20:41:00+00:00", "2026-12-04T20:41:00Z"),
+        ("2026-12-04T20:41:00Z", "2026-12-04T20:41:00Z"),
+        ("2026-12-04T20:41:00", "2026-12-04T20:41:00Z"),
+        ("2026-12-04T15:41:00-05:00", "2026-12-04T20:41:00Z"),
+        ("yesterday", "yesterday"),
+    ],
+)
+def test_to_utc_text(text: str, expected: str) -> None:
+    assert db.to_utc_text(text) == expected
+
+
 def test_default_not_deletable(api_settings: Settings, shipped: Path) -> None:
     with TestClient(create_app(api_settings)) as client:
         response = client.delete("/api/models/default")
