@@ -275,4 +275,4 @@ def test_readme_default_accuracy_current():
     assert match, "the README quotes no test accuracy of the shipped model"
     quoted = match.group(1)
     digits = len(quoted) - 2
-    assert quoted == f"{stored:.{digits}f}", f"README quotes {quoted}; the shipped model has {stored}"
+    assert quoted == f"{stored:.{digits}f}", f"README has {quoted}; the shipped model has {stored}"

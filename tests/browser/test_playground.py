@@ -142,7 +142,8 @@ def test_phone_explain_numbers_whole(phone, live_server, test_png, inspection):
     canvas = page.locator("#selected-map")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
-    canvas.click(position={"x": 6.5 * box["width"] / Z.shape[1], "y": 6.5 * box["height"] / Z.shape[0]})
+    canvas.click(position={"x": 6.5 * box["width"] / Z.shape[1],
+                           "y": 6.5 * box["height"] / Z.shape[0]})
     page.wait_for_selector("#explain-sum")
 
     # A word or number laid out on one line has one client rectangle per text node.

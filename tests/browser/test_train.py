@@ -74,7 +74,8 @@ def test_short_job_streams_and_finishes(desktop, live_server):
     assert result_top - (chart_bottom["y"] + chart_bottom["height"]) >= 16
     overflow = page.eval_on_selector("#confusion", "box => box.scrollWidth - box.clientWidth")
     assert overflow <= 0
-    full_names = page.eval_on_selector_all("#confusion-table th.col-label", "cells => cells.map((c) => c.title)")
+    full_names = page.eval_on_selector_all("#confusion-table th.col-label",
+                                           "cells => cells.map((cell) => cell.title)")
     with live_server.client() as client:
         classes = client.get(f"/api/models/{job['model_id']}/evaluation").json()["classes"]
     assert full_names == classes
@@ -100,12 +101,14 @@ def test_chart_one_epoch_inside_plot(desktop):
         chart.setData([{ name: 'training', style: 'train', points: [[1, 0.5]] }], 1);
         const ratio = window.devicePixelRatio || 1;
         const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-        const target = SERIES_STYLES.train.color.match(/[0-9a-f]{2}/gi).map((hex) => parseInt(hex, 16));
+        const target = SERIES_STYLES.train.color.match(/[0-9a-f]{2}/gi)
+            .map((hex) => parseInt(hex, 16));
         const found = [];
         for (let row = Math.round(30 * ratio); row < canvas.height; row += 1) {
             for (let column = 0; column < canvas.width; column += 1) {
                 const offset = 4 * (row * canvas.width + column);
-                const same = target.every((value, k) => Math.abs(pixels.data[offset + k] - value) < 40);
+                const same = target.every(
+                    (value, k) => Math.abs(pixels.data[offset + k] - value) < 40);
                 if (same && pixels.data[offset + 3] > 200) found.push(column / ratio);
             }
         }
