@@ -77,8 +77,8 @@ def utc_now() -> str:
 def to_utc_text(text: str) -> str:
     """Rewrite an ISO 8601 time such as ``2026-12-04T20:41:00+00:00`` in UTC with a ``Z`` suffix.
 
-    A time without an offset is taken as UTC. Text that is not ISO 8601 is returned unchanged,
-    because it comes from a model file's metadata and is only shown, never compared.
+    A time without an offset is taken as UTC. Text that is not ISO 8601, which a hand-edited model
+    file's metadata may contain, is returned unchanged.
     """
     try:
         moment = datetime.fromisoformat(text)
