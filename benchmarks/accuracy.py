@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from cnn_core.datasets import compute_normalization, load_dataset, to_model_input
 from cnn_core.network import Network
@@ -338,6 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", metavar="PATH", help="also write the results and the machine to this JSON file"
     )
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="BLAS threads of the cnn_core run, as `cnn-playground train` uses by default; "
+        "cnn_core's element-wise work still runs on every core, and PyTorch keeps as many "
+        "threads as NumPy's BLAS has by default (default: 1)",
+    )
     args = parser.parse_args(argv)
 
     names = [name.strip() for name in args.presets.split(",") if name.strip()]
@@ -357,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine}")
     print(f"command: {command}")
     print(f"date: {started_at}")
+    print(f"cnn_core BLAS threads: {args.blas_threads}; PyTorch threads: {threads}")
 
     data = load_fashion_mnist(args.data_dir)
     if args.train_limit is not None:
@@ -370,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_torch:
             results.append(run_torch(network, data, settings, args.seed, threads))
             print(_one_line(results[-1]), flush=True)
-        results.append(run_cnn_core(network, data, settings, args.seed))
+        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+            results.append(run_cnn_core(network, data, settings, args.seed))
         print(_one_line(results[-1]), flush=True)
 
     print()
@@ -380,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine,
             "command": command,
             "date": started_at,
+            "cnn_core_blas_threads": args.blas_threads,
+            "torch_threads": threads,
             "results": [asdict(result) for result in results],
         }
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

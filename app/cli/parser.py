@@ -197,6 +197,16 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
 
     train.add_argument(
+        "--blas-threads",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="threads of each BLAS matrix product; the element-wise work uses every core "
+        "anyway, and on 2 cores a second BLAS thread made the tiny preset's steps slower, "
+        "not faster (default: 1)",
+    )
+
+    train.add_argument(
         "--output",
         required=True,
         metavar="MODEL.npz",

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from app.cli.errors import CliError
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         "dataset_path": train_set.path,
         "preset": preset.name,
         "seed": args.seed,
+        "blas_threads": args.blas_threads,
         **settings,
         "train_size": int(len(labels)),
         "validation_size": 0 if val_labels is None else int(len(val_labels)),
@@ -111,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         path = output if kind == "last" else best_output
         save_model(path, Model(trained, list(train_set.classes), normalization, checkpoint))
 
-    with _ProgressBar(settings["epochs"], disabled=args.quiet) as progress:
+    blas_limits = threadpool_limits(limits=args.blas_threads, user_api="blas")
+    with blas_limits, _ProgressBar(settings["epochs"], disabled=args.quiet) as progress:
         started = time.perf_counter()
         try:
             history = train(
