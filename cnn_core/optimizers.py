@@ -14,7 +14,7 @@ formulas are the ones of the classic deep learning course, with `t` the step cou
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -32,31 +32,28 @@ def _check_rate(name: str, value: object, *, upper: float | None = None) -> floa
     return value
 
 
-# Elements per block of an in-place update: 256 KiB of float32, small enough to stay in L2 cache.
+# Elements per block of an in-place update: 256 KiB of float32.
 _UPDATE_BLOCK = 1 << 16
 
 
-def _subtract_scaled(param: np.ndarray, grad: np.ndarray, scale: float) -> None:
-    """Compute ``param -= scale * grad`` in place, block by block.
+def _blocks(*arrays: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """Yield matching flat views of ``arrays``, at most ``_UPDATE_BLOCK`` elements each.
 
-    ``scale * grad`` for a whole weight matrix would be a temporary as large as the weights, 88 MB
-    for the seed preset's first dense layer, whose fresh pages cost more than the arithmetic.
-    Blocks of one small scratch array give the same values, because each element is rounded in
-    the same two operations.
+    An update formula applied to whole weight matrices makes temporaries as large as the weights,
+    88 MB each for the seed preset's first dense layer, and their fresh pages cost more than the
+    arithmetic. Applied block by block, the same formula gives the same values, because every
+    element goes through the same operations. Arrays that are small or not all C-contiguous are
+    yielded whole, once. The arrays must have the same shape.
     """
-    same_layout = param.dtype == grad.dtype and param.flags.c_contiguous and grad.flags.c_contiguous
-    if param.size <= _UPDATE_BLOCK or not same_layout:
-        param -= scale * grad
+    size = arrays[0].size
+    if size <= _UPDATE_BLOCK or not all(array.flags.c_contiguous for array in arrays):
+        yield arrays
         return
 
-    param_flat = param.reshape(-1)
-    grad_flat = grad.reshape(-1)
-    scratch = np.empty(_UPDATE_BLOCK, dtype=param.dtype)
-    for start in range(0, param_flat.size, _UPDATE_BLOCK):
-        stop = min(start + _UPDATE_BLOCK, param_flat.size)
-        scaled = scratch[: stop - start]
-        np.multiply(grad_flat[start:stop], scale, out=scaled)
-        np.subtract(param_flat[start:stop], scaled, out=param_flat[start:stop])
+    flat = [array.reshape(-1) for array in arrays]
+    for start in range(0, size, _UPDATE_BLOCK):
+        stop = min(start + _UPDATE_BLOCK, size)
+        yield tuple(array[start:stop] for array in flat)
 
 
 class Optimizer:
@@ -101,7 +98,8 @@ class SGD(Optimizer):
     name = "sgd"
 
     def _update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
-        _subtract_scaled(param, grad, self.learning_rate)
+        for param_block, grad_block in _blocks(param, grad):
+            param_block -= self.learning_rate * grad_block
 
 
 class Momentum(Optimizer):
@@ -122,9 +120,10 @@ class Momentum(Optimizer):
         if v is None:
             v = self.velocity[key] = np.zeros_like(param)
 
-        v *= self.beta
-        v += (1.0 - self.beta) * grad
-        param -= self.learning_rate * v
+        for param_block, grad_block, v_block in _blocks(param, grad, v):
+            v_block *= self.beta
+            v_block += (1.0 - self.beta) * grad_block
+            param_block -= self.learning_rate * v_block
 
 
 class Adam(Optimizer):
@@ -153,14 +152,15 @@ class Adam(Optimizer):
             self.second_moment[key] = np.zeros_like(param)
         s = self.second_moment[key]
 
-        v *= self.beta1
-        v += (1.0 - self.beta1) * grad
-        s *= self.beta2
-        s += (1.0 - self.beta2) * np.square(grad)
+        for param_block, grad_block, v_block, s_block in _blocks(param, grad, v, s):
+            v_block *= self.beta1
+            v_block += (1.0 - self.beta1) * grad_block
+            s_block *= self.beta2
+            s_block += (1.0 - self.beta2) * np.square(grad_block)
 
-        v_hat = v / (1.0 - self.beta1**self.t)
-        s_hat = s / (1.0 - self.beta2**self.t)
-        param -= self.learning_rate * v_hat / (np.sqrt(s_hat) + self.epsilon)
+            v_hat = v_block / (1.0 - self.beta1**self.t)
+            s_hat = s_block / (1.0 - self.beta2**self.t)
+            param_block -= self.learning_rate * v_hat / (np.sqrt(s_hat) + self.epsilon)
 
 
 _OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

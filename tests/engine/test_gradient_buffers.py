@@ -1,4 +1,4 @@
-"""Tests of the in-place gradient buffers and the blocked SGD update."""
+"""Tests of the in-place gradient buffers and the blocked optimizer updates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from cnn_core.functional import conv_backward, conv_forward, linear_backward, linear_forward
 from cnn_core.network import Network
-from cnn_core.optimizers import SGD
+from cnn_core.optimizers import SGD, Adam, Momentum
 
 DTYPES = [np.float32, np.float64]
 
@@ -128,5 +128,47 @@ def test_sgd_strided_gradient_matches_formula():
     expected = param - 0.1 * grad
 
     SGD(0.1).step({"w": param}, {"w": grad})
+
+    np.testing.assert_array_equal(param, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [10, 3 * (1 << 16) + 7])
+def test_momentum_blocked_update_matches_formula(dtype, size):
+    rng = np.random.default_rng(8)
+    param = rng.standard_normal(size).astype(dtype)
+    grads = [rng.standard_normal(size).astype(dtype) for _ in range(2)]
+    expected = param.copy()
+    v = np.zeros_like(param)
+    for grad in grads:
+        v = 0.9 * v + (1.0 - 0.9) * grad
+        expected = expected - 0.05 * v
+
+    optimizer = Momentum(0.05, beta=0.9)
+    for grad in grads:
+        optimizer.step({"w": param}, {"w": grad})
+
+    np.testing.assert_array_equal(param, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [10, 3 * (1 << 16) + 7])
+def test_adam_blocked_update_matches_formula(dtype, size):
+    rng = np.random.default_rng(9)
+    param = rng.standard_normal(size).astype(dtype)
+    grads = [rng.standard_normal(size).astype(dtype) for _ in range(2)]
+    expected = param.copy()
+    v = np.zeros_like(param)
+    s = np.zeros_like(param)
+    for t, grad in enumerate(grads, start=1):
+        v = 0.9 * v + (1.0 - 0.9) * grad
+        s = 0.999 * s + (1.0 - 0.999) * np.square(grad)
+        v_hat = v / (1.0 - 0.9**t)
+        s_hat = s / (1.0 - 0.999**t)
+        expected = expected - 0.01 * v_hat / (np.sqrt(s_hat) + 1e-8)
+
+    optimizer = Adam(0.01)
+    for grad in grads:
+        optimizer.step({"w": param}, {"w": grad})
 
     np.testing.assert_array_equal(param, expected)
