@@ -203,3 +203,16 @@ def test_conv_backward_rejects_wrong_gradient_shape():
 def test_unpad_rejects_pad_larger_than_input():
     with pytest.raises(ValueError, match="pad=3 removes more than the whole of X_pad"):
         unpad(np.zeros((1, 4, 6, 1)), 3)
+
+
+def test_conv_adds_each_channel_bias():
+    # Regression: float() of a (1, 1, 1) bias slice raises on NumPy 2.4, so the bias is broadcast.
+    A_prev = np.zeros((2, 3, 3, 2), dtype=np.float32)
+    W = np.zeros((2, 2, 2, 3), dtype=np.float32)
+    b = np.array([1.5, -2.0, 0.25], dtype=np.float32).reshape(1, 1, 1, 3)
+
+    Z, _ = conv_forward(A_prev, W, b)
+
+    assert Z.shape == (2, 2, 2, 3)
+    for c in range(3):
+        assert np.all(Z[..., c] == b[0, 0, 0, c])

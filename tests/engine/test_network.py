@@ -460,3 +460,18 @@ def test_preset_defaults_are_train_arguments(name):
     assert set(defaults) <= set(inspect.signature(train).parameters)
     assert PRESETS[name].to_dict()["name"] == name
     json.dumps(PRESETS[name].to_dict())
+
+
+@pytest.mark.parametrize(("init", "low", "high"), [("he", 0.2, 5.0), ("seed", 0.0, 1e-6)])
+def test_deep_relu_output_scale(init, low, high):
+    # Regression: randn * 0.01 shrinks the signal by about 0.1 per ReLU layer of 256 inputs,
+    # so a deep network's logits vanish and training stalls. He initialization keeps the scale.
+    layers = [{"type": "flatten"}]
+    layers += [{"type": "dense", "units": 256}, {"type": "relu"}] * 8
+    layers += [{"type": "dense", "units": 10}, {"type": "softmax"}]
+    network = Network(layers, (8, 8, 4), init=init, seed=0)
+    X = np.random.default_rng(1).standard_normal((64, 8, 8, 4)).astype(np.float32)
+
+    Z = network.forward(X)
+
+    assert low <= Z.std() / X.std() <= high
