@@ -136,6 +136,14 @@ class ModelStore:
             raise NotFoundError(f"Model {model_id!r} not found.")
         return record
 
+    def is_loaded(self, model_id: str) -> bool:
+        """Return whether the model is in the memory cache, and so known to exist.
+
+        ``delete`` drops a model from the cache, so a hit needs no database query.
+        """
+        with self._lock:
+            return model_id in self._cache
+
     def weights_path(self, model_id: str) -> Path:
         """Return the path of a model's ``.npz`` file, or raise ``NotFoundError``."""
         record = self.get(model_id)

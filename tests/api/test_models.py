@@ -271,3 +271,19 @@ def test_store_add_is_atomic(api_settings: Settings, small_model: Model, monkeyp
 
     assert list(api_settings.models_dir.glob("*")) == []
     assert store.list() == []
+
+
+@pytest.mark.parametrize("action", ["predict", "inspect"])
+def test_deleted_model_not_found(client: TestClient, model_id: str, action: str) -> None:
+    # The first request loads the model into the memory cache; deleting it must clear that.
+    png = encode_png(np.zeros((28, 28), dtype=np.uint8))
+    url = f"/api/models/{model_id}/{action}"
+
+    first = client.post(url, files={"file": ("x.png", png, "image/png")})
+    deleted = client.delete(f"/api/models/{model_id}")
+    second = client.post(url, files={"file": ("x.png", png, "image/png")})
+
+    assert first.status_code == 200
+    assert deleted.status_code == 204
+    assert second.status_code == 404
+    assert second.json() == {"detail": f"Model {model_id!r} not found."}

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import InferenceDep, ModelStoreDep, SettingsDep, TokenDep
 from app.schemas import InspectPublic, ModelPublic, PredictPublic, error_responses
-from app.services.models import MODEL_ID_PATTERN
+from app.services.models import MODEL_ID_PATTERN, ModelStore
 from app.services.uploads import multipart_request_body, receive_file
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -36,6 +36,13 @@ class EncodedJSONResponse(Response):
     """A response whose JSON body was already encoded off the event loop."""
 
     media_type = "application/json"
+
+
+async def _check_model_exists(store: ModelStore, model_id: str) -> None:
+    # Raise 404 before the upload is read. A model in the memory cache exists, so the common
+    # case skips the database query and its trip to a worker thread.
+    if not store.is_loaded(model_id):
+        await run_in_threadpool(store.get, model_id)
 
 
 async def _read_image(request: Request, max_bytes: int) -> bytes:
@@ -107,7 +114,7 @@ async def predict_image(
     settings: SettingsDep,
 ) -> Response:
     """Classify the image in the multipart field `file`: every class, most likely first."""
-    await run_in_threadpool(store.get, model_id)
+    await _check_model_exists(store, model_id)
     data = await _read_image(request, settings.max_upload_bytes)
     return EncodedJSONResponse(await inference.predict_json(model_id, data))
 
@@ -140,6 +147,6 @@ async def inspect_image(
     Conv layers add `padded_input`, `weights`, `bias`, `f`, `stride` and `pad`; pooling layers
     add `f`, `stride` and `mode`, and max-pool adds `pool_mask`.
     """
-    await run_in_threadpool(store.get, model_id)
+    await _check_model_exists(store, model_id)
     data = await _read_image(request, settings.max_upload_bytes)
     return EncodedJSONResponse(await inference.inspect_json(model_id, data, layers))
