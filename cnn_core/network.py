@@ -297,11 +297,11 @@ class Network:
         Z : ndarray of shape (n_classes, m), the logits (the input of the softmax layer).
         trace : returned only if `trace` is true. It is a list with one dict per layer. Each dict
             has `index`, `name`, `type`, `output_shape` (per example) and `output` (the batch
-            array). Conv entries add
-            `padded_input`, `weights`, `bias`, `f`, `stride`, `pad`; pooling entries add `f`,
-            `stride`, `mode`, and max-pool entries `pool_mask` (uint8, the shape of the input,
-            1 on each window's first maximum in row-major order). The softmax entry's `output`
-            contains the probabilities `(n_classes, m)`.
+            array). Conv entries add `padded_input`, `weights`, `bias`, `f`, `stride` and `pad`.
+            Pooling entries add `f`, `stride` and `mode`. Max-pool entries also add `pool_mask`,
+            a uint8 array of the input's shape with 1 on each window's first maximum in
+            row-major order. The softmax entry's `output` contains the probabilities
+            `(n_classes, m)`.
         """
         A = self._check_input(X)
         entries = []

@@ -6,8 +6,8 @@ image's red, green and blue planes of 32x32 pixels in turn, and ``b"labels"``, a
 ``batches.meta`` contains ``b"label_names"``.
 
 Unpickling can run arbitrary code, so these files are read with ``RestrictedUnpickler``. It
-resolves only the globals that NumPy needs to rebuild a plain array of a non-object dtype (plus
-``_codecs.encode``, which Python 3 uses for bytes in protocol 2); any other global in the file is
+resolves only the globals that NumPy needs to rebuild a plain array of a non-object dtype, plus
+``_codecs.encode``, which Python 3 uses for bytes in protocol 2. Any other global in the file is
 rejected. Lists, dicts, tuples, strings, bytes and numbers need no globals at all.
 """
 
