@@ -116,8 +116,8 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
 def _bomb_error_to_too_large(error: Exception, max_pixels: int) -> ImageTooLargeError:
     """Restate Pillow's decompression-bomb error with the pixel count and the limit in force.
 
-    ``Image.open`` runs Pillow's check on the header size before ``_open_checked`` can check it, so a
-    header over ``Image.MAX_IMAGE_PIXELS`` arrives here instead of at the ``max_pixels`` check.
+    ``Image.open`` runs Pillow's check on the header size before ``_open_checked`` can check
+    it, so a header over ``Image.MAX_IMAGE_PIXELS`` arrives here, not at the ``max_pixels`` check.
     """
     limit = max_pixels
     if Image.MAX_IMAGE_PIXELS is not None:
